@@ -1,0 +1,267 @@
+"""Library entry points behind the tools: encode a video file, decode a .dvc file.
+
+Both stream frame by frame (memory does not grow with the video's length) and
+write their output atomically (temp file + rename), so a failed run leaves no
+half-written file. User errors raise :class:`~dvclic.errors.DvclicError`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from .bitstream import FRAME_TYPE_CHARS, BitstreamReader, BitstreamWriter, SequenceHeader
+from .checkpoint import LoadedWeights, file_sha256, load_weights, package_weights_dir
+from .color import rgb_to_yuv420, yuv420_to_rgb
+from .config import load_model_config
+from .errors import BitstreamError, InputError, WeightsError
+from .metrics import psnr_rgb, psnr_yuv
+from .pframe import ImageCompressor
+from .sequence import SequenceDecoder, SequenceEncoder
+from .video import VideoInfo, open_video, open_writer
+from .video.padding import crop_to, pad_to_multiple
+
+DEFAULT_WEIGHTS = "dvc-hyperprior.pt"
+
+#: Progress callback: (frames done, total or None).
+Progress = Callable[[int, "int | None"], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda requested but CUDA is not available")
+    if name not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {name!r} (auto, cpu, cuda)")
+    return torch.device(name)
+
+
+def load_encoder_weights(config: str | None, weights: str | None, device: torch.device) -> LoadedWeights:
+    """Weights for encoding: --weights, else the config's ``weights`` entry, else the default."""
+    if config is None:
+        return load_weights(weights or DEFAULT_WEIGHTS, device=device)
+    cfg = load_model_config(config)
+    source = weights or cfg.weights
+    if source is None:
+        raise WeightsError(f"{config}: no trained weights named; train it with tools/train.py or pass --weights")
+    loaded = load_weights(source, device=device)
+    if loaded.config.to_dict() | {"weights": None} != cfg.to_dict() | {"weights": None}:
+        raise WeightsError(f"weights {loaded.path} were trained for config {loaded.config.name!r}, not {config}")
+    return loaded
+
+
+def find_weights_for(header: SequenceHeader, weights: str | None, device: torch.device) -> LoadedWeights:
+    """The weights a .dvc file names (by SHA-256): --weights, or a shipped file."""
+    if weights is not None:
+        loaded = load_weights(weights, device=device)
+        if loaded.sha256 != header.weights_sha256:
+            raise WeightsError(
+                f"weights {weights} do not match the file (it needs {header.model!r}, "
+                f"sha256 {header.weights_sha256.hex()[:16]}...)"
+            )
+        return loaded
+    for candidate in sorted(package_weights_dir().glob("*.pt")):
+        if file_sha256(candidate) == header.weights_sha256:
+            return load_weights(candidate, device=device)
+    raise WeightsError(
+        f"no shipped weights match this file (model {header.model!r}, sha256 "
+        f"{header.weights_sha256.hex()[:16]}...); pass --weights PATH"
+    )
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; rename it into place only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+@dataclass
+class FrameStats:
+    type: str
+    bytes: int
+    intra_bytes: int = 0
+    motion_bytes: int = 0
+    residual_bytes: int = 0
+    psnr_rgb: float | None = None
+    psnr_yuv: float | None = None
+
+
+@dataclass
+class CodingReport:
+    """What encode/decode report (``--json`` prints ``summary()``)."""
+
+    frames: int
+    width: int
+    height: int
+    bytes: int
+    frame_types: str
+    fps_key: str
+    fps_value: float
+    model: str
+    quality: int
+    intra_period: int
+    device: str
+    per_frame: list[FrameStats] = field(default_factory=list)
+
+    @property
+    def bpp(self) -> float:
+        return self.bytes * 8.0 / (self.width * self.height * max(self.frames, 1))
+
+    def summary(self) -> dict:
+        out = {
+            "frames": self.frames, "width": self.width, "height": self.height, "bytes": self.bytes,
+            "bpp": round(self.bpp, 6), "frame_types": self.frame_types, "model": self.model,
+            "quality": self.quality, "intra_period": self.intra_period, "device": self.device,
+            self.fps_key: round(self.fps_value, 4),
+        }
+        rgb = [f.psnr_rgb for f in self.per_frame if f.psnr_rgb is not None]
+        if rgb:
+            out["psnr_rgb"] = round(sum(rgb) / len(rgb), 4)
+            out["psnr_yuv"] = round(sum(f.psnr_yuv for f in self.per_frame) / len(rgb), 4)
+            out["bits"] = {k: sum(getattr(f, k + "_bytes") for f in self.per_frame) * 8
+                           for k in ("intra", "motion", "residual")}
+        return out
+
+    def to_dict(self) -> dict:
+        return {**self.summary(), "per_frame": [asdict(f) for f in self.per_frame]}
+
+
+def encode_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    config: str | None = None,
+    weights: str | None = None,
+    quality: int | None = None,
+    frames: int | None = None,
+    intra_period: int | None = None,
+    device: str = "auto",
+    size: tuple[int, int] | None = None,
+    fps: Fraction | None = None,
+    bit_depth: int | None = None,
+    reconstruction_path: str | Path | None = None,
+    refine: ImageCompressor | None = None,
+    progress: Progress | None = None,
+) -> CodingReport:
+    """Encode a video file to ``.dvc``. ``size`` is (width, height) for raw .yuv.
+
+    ``reconstruction_path`` additionally writes the encoder's reconstruction
+    (y4m/yuv/mp4/PNG dir), which the decoder reproduces exactly.
+    """
+    dev = resolve_device(device)
+    if frames is not None and frames < 1:
+        raise InputError(f"--frames must be >= 1, got {frames}")
+    width, height = size if size else (None, None)
+    loaded = load_encoder_weights(config, weights, dev)
+    model, cfg = loaded.model, loaded.config
+    q = (model.num_qualities - 1) // 2 if quality is None else quality
+    if not 0 <= q < model.num_qualities:
+        raise InputError(f"--quality must be in 0..{model.num_qualities - 1}, got {q}")
+    period = cfg.intra_period if intra_period is None else intra_period
+    if period == 0 or period < -1:
+        raise InputError(f"--intra-period must be >= 1 or -1, got {period}")
+    out = Path(output_path)
+    with open_video(input_path, width=width, height=height, fps=fps, bit_depth=bit_depth,
+                    max_frames=frames) as src:
+        info = src.info
+        header = SequenceHeader(
+            width=info.width, height=info.height, frame_count=0, fps=info.fps, bit_depth=info.bit_depth,
+            intra_period=period, quality=q, model=cfg.name, weights_sha256=loaded.sha256,
+        )
+        encoder = SequenceEncoder(model, quality=q, intra_period=period, refine=refine)
+        report = CodingReport(0, info.width, info.height, 0, "", "encode_fps", 0.0, cfg.name, q, period, str(dev))
+        recon = open_writer(reconstruction_path, info) if reconstruction_path else None
+        start = time.perf_counter()
+        try:
+            with atomic_output(out) as tmp, open(tmp, "wb") as fp:
+                writer = BitstreamWriter(fp, header)
+                for yuv in src:
+                    rgb = yuv420_to_rgb(yuv).to(dev)
+                    enc = encoder.encode(pad_to_multiple(rgb, model.size_multiple))
+                    x_hat = crop_to(enc.x_hat, info.height, info.width)
+                    n = writer.write_frame(enc.unit)
+                    rec_yuv = rgb_to_yuv420(x_hat.cpu(), info.bit_depth)
+                    if recon is not None:
+                        recon.write(rec_yuv)
+                    report.per_frame.append(FrameStats(
+                        FRAME_TYPE_CHARS[enc.unit.frame_type], n, enc.intra_bytes, enc.motion_bytes,
+                        enc.residual_bytes, psnr_rgb(x_hat.cpu(), rgb.cpu()), psnr_yuv(rec_yuv, yuv)))
+                    if progress:
+                        progress(len(report.per_frame), info.frame_count)
+                if not report.per_frame:
+                    raise InputError(f"{input_path}: no frames to encode")
+                writer.close()
+                fp.flush()
+            if recon is not None:
+                recon.close()
+                recon = None
+        finally:
+            if recon is not None:
+                recon.abort()
+    elapsed = time.perf_counter() - start
+    report.frames = len(report.per_frame)
+    report.bytes = out.stat().st_size
+    report.frame_types = "".join(f.type for f in report.per_frame)
+    report.fps_value = report.frames / max(elapsed, 1e-9)
+    return report
+
+
+def decode_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    weights: str | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> CodingReport:
+    """Decode a ``.dvc`` file to y4m / yuv / mp4 / a PNG folder (by the output's name)."""
+    dev = resolve_device(device)
+    src = Path(input_path)
+    if not src.is_file():
+        raise InputError(f"input file not found: {src}")
+    with open(src, "rb") as fp:
+        reader = BitstreamReader(fp)
+        h = reader.header
+        loaded = find_weights_for(h, weights, dev)
+        model = loaded.model
+        if loaded.config.name != h.model:
+            raise WeightsError(f"weights are for model {loaded.config.name!r}, the file needs {h.model!r}")
+        m = model.size_multiple
+        padded = (-(-h.height // m) * m, -(-h.width // m) * m)
+        decoder = SequenceDecoder(model, padded_size=padded, device=dev)
+        info = VideoInfo(width=h.width, height=h.height, fps=h.fps, bit_depth=h.bit_depth,
+                         pix_fmt="yuv420p" if h.bit_depth == 8 else "yuv420p10le", frame_count=h.frame_count)
+        report = CodingReport(0, h.width, h.height, src.stat().st_size, "", "decode_fps", 0.0, h.model,
+                              h.quality, h.intra_period, str(dev))
+        start = time.perf_counter()
+        with open_writer(output_path, info) as writer:
+            for unit in reader:
+                x_hat = crop_to(decoder.decode(unit), h.height, h.width)
+                writer.write(rgb_to_yuv420(x_hat.cpu(), h.bit_depth))
+                report.per_frame.append(FrameStats(FRAME_TYPE_CHARS[unit.frame_type], unit.num_bytes))
+                if progress:
+                    progress(len(report.per_frame), h.frame_count)
+    elapsed = time.perf_counter() - start
+    report.frames = len(report.per_frame)
+    report.frame_types = "".join(f.type for f in report.per_frame)
+    report.fps_value = report.frames / max(elapsed, 1e-9)
+    return report
+
+
+__all__ = ["CodingReport", "decode_file", "encode_file", "resolve_device", "BitstreamError"]

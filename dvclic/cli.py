@@ -1,0 +1,135 @@
+"""Command-line front ends (thin: parse, call the library, print).
+
+User errors (missing files, non-video input, bad bitstreams, wrong weights)
+print one line to stderr and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from fractions import Fraction
+from typing import Callable, Sequence
+
+from .errors import DvclicError
+
+EXIT_USER_ERROR = 2
+
+
+class _ArgParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse already exits 2; keep it to one line
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def _fps(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a frame rate like 25 or 30000/1001, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("frame rate must be positive")
+    return value
+
+
+def _progress_bar(desc: str, enabled: bool) -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
+    """A tqdm bar on stderr driven by (done, total) callbacks."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="frame", file=sys.stderr, disable=not enabled, leave=False)
+
+    def update(done: int, total: int | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str]) -> int:
+    try:
+        summary = fn()
+    except DvclicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(summary) if as_json else describe(summary))
+    return 0
+
+
+def encode_main(argv: Sequence[str] | None = None) -> int:
+    p = _ArgParser(prog="encode", description="Encode a video file to a .dvc bitstream.")
+    p.add_argument("input", help="video file: mp4/mkv/avi/mov/y4m, or raw 4:2:0 .yuv")
+    p.add_argument("-o", "--output", required=True, help="output .dvc file")
+    p.add_argument("--config", help="model config YAML (default: the shipped default model)")
+    p.add_argument("--weights", help="weights file (default: the config's, or the shipped default)")
+    p.add_argument("--quality", type=int, help="quality index 0 (lowest rate) .. num_qualities-1")
+    p.add_argument("--frames", type=int, help="encode at most N frames")
+    p.add_argument("--intra-period", type=int, help="I-frame every P frames; -1: first frame only")
+    p.add_argument("--refine-steps", type=int, default=0,
+                   help="encode-time SGA latent refinement steps for I-frames and residuals (0: off)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--size", type=_size, help="WxH for raw .yuv input (default: from the file name)")
+    p.add_argument("--fps", type=_fps, help="frame rate for raw .yuv input")
+    p.add_argument("--bit-depth", type=int, choices=[8, 10], help="bit depth of raw .yuv input")
+    p.add_argument("--recon", help="also write the encoder's reconstruction (y4m/yuv/mp4/DIR/)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary line")
+    args = p.parse_args(argv)
+
+    def work() -> dict:
+        from .api import encode_file
+        from .refinement import make_refiner
+
+        update, close = _progress_bar("encode", sys.stderr.isatty())
+        try:
+            report = encode_file(
+                args.input, args.output, config=args.config, weights=args.weights, quality=args.quality,
+                frames=args.frames, intra_period=args.intra_period, device=args.device, size=args.size,
+                fps=args.fps, bit_depth=args.bit_depth, reconstruction_path=args.recon,
+                refine=make_refiner(args.refine_steps), progress=update,
+            )
+        finally:
+            close()
+        return report.summary()
+
+    return _run(work, args.json, lambda s: (
+        f"{s['frames']} frames ({s['frame_types'][:40]}{'...' if len(s['frame_types']) > 40 else ''}) "
+        f"{s['width']}x{s['height']} -> {args.output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, "
+        f"PSNR RGB {s['psnr_rgb']:.2f} dB, YUV {s['psnr_yuv']:.2f} dB, {s['encode_fps']:.2f} fps"))
+
+
+def decode_main(argv: Sequence[str] | None = None) -> int:
+    p = _ArgParser(prog="decode", description="Decode a .dvc bitstream to y4m / yuv / mp4 / PNG frames.")
+    p.add_argument("input", help=".dvc file")
+    p.add_argument("-o", "--output", required=True, help="OUT.y4m, OUT.yuv, OUT.mp4 or DIR/ for PNG frames")
+    p.add_argument("--weights", help="weights file (default: the shipped file the .dvc names)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", action="store_true", help="print one JSON summary line")
+    args = p.parse_args(argv)
+
+    def work() -> dict:
+        from .api import decode_file
+
+        update, close = _progress_bar("decode", sys.stderr.isatty())
+        try:
+            report = decode_file(args.input, args.output, weights=args.weights, device=args.device,
+                                 progress=update)
+        finally:
+            close()
+        return report.summary()
+
+    return _run(work, args.json, lambda s: (
+        f"{s['frames']} frames {s['width']}x{s['height']} -> {args.output} ({s['decode_fps']:.2f} fps)"))

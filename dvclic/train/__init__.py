@@ -1,0 +1,1 @@
+"""Training: datasets, staged schedule, DDP engine (see engine.py)."""

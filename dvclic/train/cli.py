@@ -1,0 +1,35 @@
+"""``tools/train.py`` front end."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..errors import DvclicError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="train", description="Train a dvclic model on a staged schedule.")
+    p.add_argument("--config", required=True, help="training config YAML (configs/train/*.yaml)")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs, weights.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
+    args = p.parse_args(argv)
+    import torch
+
+    from .config import load_train_config
+    from .engine import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        cfg = load_train_config(args.config)
+        weights = Trainer(cfg, args.out, device=args.device).run(resume=args.resume)
+    except DvclicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if weights is not None:
+        print(f"weights: {weights}")
+    return 0

@@ -1,0 +1,171 @@
+"""Training configs (``configs/train/*.yaml``) parsed into frozen dataclasses.
+
+::
+
+    model: configs/models/dvc-hyperprior.yaml   # model config (path relative to the CWD)
+    seed: 0
+    batch_size: 8
+    crop: 256
+    distortion: mse            # or ms-ssim
+    amp: false                 # bf16 autocast for the networks (entropy terms stay fp32)
+    grad_clip: 1.0
+    aux_lr: 1.0e-3
+    log_every: 20
+    ckpt_every: 200
+    val_every: 500             # 0: only at the end of each stage
+    workers: 2
+    data:                      # training material, mixed
+      - {kind: vimeo, root: DIR, split: train}
+      - {kind: video, path: FILE, stride: 8, max_clips: 64}
+      - {kind: images, root: DIR}
+    val:                       # held-out clips, coded with real bytes
+      - {kind: vimeo, root: DIR, split: test}
+    stages:                    # DVC-style schedule
+      - {name: intra, task: intra, steps: 2000, lr: 1.0e-4, trainable: [intra], loss: {rd: 1, rate: 1}}
+      - {name: motion, task: pframe, frames: 2, steps: 500, lr: 1.0e-4, trainable: [estimator], loss: {warp: 1}}
+      ...
+
+Stage loss terms (weights): ``rd`` = lambda*D(x_hat), ``rate`` = total bpp,
+``motion_rate`` = motion bpp, ``warp`` = lambda*MSE(warp(ref, flow)), ``pred`` =
+lambda*MSE(MC prediction). Trainable parts: intra, estimator, motion_codec,
+mc_net, residual_codec; everything else is frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..config import ConfigError, load_yaml
+
+PARTS = ("intra", "estimator", "motion_codec", "mc_net", "residual_codec")
+LOSS_TERMS = ("rd", "rate", "motion_rate", "warp", "pred")
+TASKS = ("intra", "pframe")
+DATA_KINDS = {"vimeo": {"root", "split"}, "video": {"path", "stride", "max_clips"}, "images": {"root", "exclude"}}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    kind: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    name: str
+    task: str
+    steps: int
+    lr: float
+    trainable: tuple[str, ...]
+    loss: Mapping[str, float]
+    frames: int = 2
+    detach_reference: bool = True
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    stages: tuple[StageConfig, ...]
+    data: tuple[DataSpec, ...]
+    val: tuple[DataSpec, ...] = ()
+    seed: int = 0
+    batch_size: int = 8
+    crop: int = 256
+    distortion: str = "mse"
+    amp: bool = False
+    grad_clip: float = 1.0
+    aux_lr: float = 1e-3
+    log_every: int = 20
+    ckpt_every: int = 200
+    val_every: int = 0
+    val_clips: int = 4
+    workers: int = 2
+    raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+_TOP = {"model", "stages", "data", "val", "seed", "batch_size", "crop", "distortion", "amp", "grad_clip",
+        "aux_lr", "log_every", "ckpt_every", "val_every", "val_clips", "workers"}
+_STAGE = {"name", "task", "steps", "lr", "trainable", "loss", "frames", "detach_reference", "batch_size"}
+
+
+def _data(raw: Any, where: str) -> tuple[DataSpec, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}: expected a non-empty list of data sources")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or item.get("kind") not in DATA_KINDS:
+            raise ConfigError(f"{where}[{i}]: kind must be one of {sorted(DATA_KINDS)}")
+        params = {k: v for k, v in item.items() if k != "kind"}
+        extra = set(params) - DATA_KINDS[item["kind"]]
+        if extra:
+            raise ConfigError(f"{where}[{i}]: unknown keys {sorted(extra)} for kind {item['kind']!r}")
+        out.append(DataSpec(kind=item["kind"], params=MappingProxyType(params)))
+    return tuple(out)
+
+
+def _stage(raw: Any, i: int, source: str) -> StageConfig:
+    where = f"{source}: stages[{i}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping")
+    extra = set(raw) - _STAGE
+    if extra:
+        raise ConfigError(f"{where}: unknown keys {sorted(extra)}; valid: {sorted(_STAGE)}")
+    task = raw.get("task")
+    if task not in TASKS:
+        raise ConfigError(f"{where}: task must be one of {TASKS}")
+    trainable = tuple(raw.get("trainable", ()))
+    bad = set(trainable) - set(PARTS)
+    if not trainable or bad:
+        raise ConfigError(f"{where}: trainable must list parts from {PARTS}")
+    loss = dict(raw.get("loss", {"rd": 1.0, "rate": 1.0}))
+    if set(loss) - set(LOSS_TERMS) or not loss:
+        raise ConfigError(f"{where}: loss terms must come from {LOSS_TERMS}")
+    if task == "intra" and set(loss) - {"rd", "rate"}:
+        raise ConfigError(f"{where}: intra stages take only rd and rate terms")
+    frames = int(raw.get("frames", 2))
+    if task == "pframe" and frames < 2:
+        raise ConfigError(f"{where}: pframe stages need frames >= 2")
+    steps = int(raw.get("steps", 0))
+    if steps < 1:
+        raise ConfigError(f"{where}: steps must be >= 1")
+    return StageConfig(
+        name=str(raw.get("name", f"stage{i}")), task=task, steps=steps, lr=float(raw.get("lr", 1e-4)),
+        trainable=trainable, loss=MappingProxyType({k: float(v) for k, v in loss.items()}),
+        frames=1 if task == "intra" else frames, detach_reference=bool(raw.get("detach_reference", True)),
+        batch_size=raw.get("batch_size"),
+    )
+
+
+def train_config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a training config must be a mapping")
+    extra = set(raw) - _TOP
+    if extra:
+        raise ConfigError(f"{source}: unknown keys {sorted(extra)}; valid: {sorted(_TOP)}")
+    for key in ("model", "stages", "data"):
+        if key not in raw:
+            raise ConfigError(f"{source}: missing {key!r}")
+    if not isinstance(raw["stages"], list) or not raw["stages"]:
+        raise ConfigError(f"{source}: stages must be a non-empty list")
+    distortion = raw.get("distortion", "mse")
+    if distortion not in ("mse", "ms-ssim"):
+        raise ConfigError(f"{source}: distortion must be mse or ms-ssim")
+    return TrainConfig(
+        model=str(raw["model"]),
+        stages=tuple(_stage(s, i, source) for i, s in enumerate(raw["stages"])),
+        data=_data(raw["data"], f"{source}: data"),
+        val=_data(raw["val"], f"{source}: val") if raw.get("val") else (),
+        seed=int(raw.get("seed", 0)), batch_size=int(raw.get("batch_size", 8)), crop=int(raw.get("crop", 256)),
+        distortion=distortion, amp=bool(raw.get("amp", False)), grad_clip=float(raw.get("grad_clip", 1.0)),
+        aux_lr=float(raw.get("aux_lr", 1e-3)), log_every=int(raw.get("log_every", 20)),
+        ckpt_every=int(raw.get("ckpt_every", 200)), val_every=int(raw.get("val_every", 0)),
+        val_clips=int(raw.get("val_clips", 4)), workers=int(raw.get("workers", 2)),
+        raw=MappingProxyType(dict(raw)),
+    )
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    return train_config_from_dict(load_yaml(path), str(path))
