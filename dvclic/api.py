@@ -24,9 +24,9 @@ from .color import rgb_to_yuv420, yuv420_to_rgb
 from .config import load_model_config
 from .errors import BitstreamError, InputError, WeightsError
 from .metrics import psnr_rgb, psnr_yuv
-from .pframe import ImageCompressor
+from .refinement import ProgressFn, make_refiner
 from .sequence import SequenceDecoder, SequenceEncoder
-from .video import VideoInfo, open_video, open_writer
+from .video import VideoInfo, open_video, open_writer, pix_fmt_for_bit_depth
 from .video.padding import crop_to, pad_to_multiple
 
 DEFAULT_WEIGHTS = "dvc-hyperprior.pt"
@@ -156,10 +156,14 @@ def encode_file(
     fps: Fraction | None = None,
     bit_depth: int | None = None,
     reconstruction_path: str | Path | None = None,
-    refine: ImageCompressor | None = None,
+    refine_steps: int = 0,
+    refine_progress: ProgressFn | None = None,
     progress: Progress | None = None,
 ) -> CodingReport:
     """Encode a video file to ``.dvc``. ``size`` is (width, height) for raw .yuv.
+
+    ``refine_steps`` > 0 refines the latents of I-frames and residuals with SGA
+    (encode time only; decoding is unchanged).
 
     ``reconstruction_path`` additionally writes the encoder's reconstruction
     (y4m/yuv/mp4/PNG dir), which the decoder reproduces exactly.
@@ -184,6 +188,7 @@ def encode_file(
             width=info.width, height=info.height, frame_count=0, fps=info.fps, bit_depth=info.bit_depth,
             intra_period=period, quality=q, model=cfg.name, weights_sha256=loaded.sha256,
         )
+        refine = make_refiner(refine_steps, cfg.lambdas, progress=refine_progress)
         encoder = SequenceEncoder(model, quality=q, intra_period=period, refine=refine)
         report = CodingReport(0, info.width, info.height, 0, "", "encode_fps", 0.0, cfg.name, q, period, str(dev))
         recon = open_writer(reconstruction_path, info) if reconstruction_path else None
@@ -246,7 +251,7 @@ def decode_file(
         padded = (-(-h.height // m) * m, -(-h.width // m) * m)
         decoder = SequenceDecoder(model, padded_size=padded, device=dev)
         info = VideoInfo(width=h.width, height=h.height, fps=h.fps, bit_depth=h.bit_depth,
-                         pix_fmt="yuv420p" if h.bit_depth == 8 else "yuv420p10le", frame_count=h.frame_count)
+                         pix_fmt=pix_fmt_for_bit_depth(h.bit_depth), frame_count=h.frame_count)
         report = CodingReport(0, h.width, h.height, src.stat().st_size, "", "decode_fps", 0.0, h.model,
                               h.quality, h.intra_period, str(dev))
         start = time.perf_counter()

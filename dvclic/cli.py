@@ -50,6 +50,8 @@ def _progress_bar(desc: str, enabled: bool) -> tuple[Callable[[int, int | None],
     bar = tqdm(desc=desc, unit="frame", file=sys.stderr, disable=not enabled, leave=False)
 
     def update(done: int, total: int | None) -> None:
+        if done < bar.n:  # a new picture's refinement starts over
+            bar.reset(total=total)
         if total and bar.total != total:
             bar.total = total
         bar.update(done - bar.n)
@@ -91,17 +93,19 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
 
     def work() -> dict:
         from .api import encode_file
-        from .refinement import make_refiner
 
         update, close = _progress_bar("encode", sys.stderr.isatty())
+        refine_update, refine_close = _progress_bar("refine", sys.stderr.isatty() and args.refine_steps > 0)
         try:
             report = encode_file(
                 args.input, args.output, config=args.config, weights=args.weights, quality=args.quality,
                 frames=args.frames, intra_period=args.intra_period, device=args.device, size=args.size,
                 fps=args.fps, bit_depth=args.bit_depth, reconstruction_path=args.recon,
-                refine=make_refiner(args.refine_steps), progress=update,
+                refine_steps=args.refine_steps, refine_progress=lambda i, n, _loss: refine_update(i, n),
+                progress=update,
             )
         finally:
+            refine_close()
             close()
         return report.summary()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from .base import ImageCodec
 from .hyperprior import HyperpriorCodec
+from .shallow import Shallow2LayerCodec, ShallowJPEGCodec
 
 
 class UnknownNameError(KeyError):
@@ -21,7 +22,11 @@ class UnknownNameError(KeyError):
 
 
 def _codec_table() -> dict[str, type[ImageCodec]]:
-    table: dict[str, type[ImageCodec]] = {"hyperprior": HyperpriorCodec}
+    table: dict[str, type[ImageCodec]] = {
+        "hyperprior": HyperpriorCodec,
+        "shallow-jpeg": ShallowJPEGCodec,
+        "shallow-2layer": Shallow2LayerCodec,
+    }
     return table
 
 

@@ -1,0 +1,24 @@
+"""Video input/output: readers (raw YUV, anything PyAV opens), atomic writers, padding.
+
+Frames travel as :class:`dvclic.color.YUVFrame` (integer YUV 4:2:0); conversion to RGB tensors is
+done by :mod:`dvclic.color` only.
+"""
+
+from .padding import crop_to, pad_to_multiple, padded_size
+from .readers import open_video, parse_fps
+from .source import VideoInfo, VideoSource, pix_fmt_for_bit_depth
+from .writers import SUPPORTED_OUTPUTS, VideoWriter, open_writer
+
+__all__ = [
+    "SUPPORTED_OUTPUTS",
+    "VideoInfo",
+    "VideoSource",
+    "VideoWriter",
+    "crop_to",
+    "open_video",
+    "open_writer",
+    "pad_to_multiple",
+    "padded_size",
+    "parse_fps",
+    "pix_fmt_for_bit_depth",
+]

@@ -1,0 +1,193 @@
+"""Encode-time latent refinement: one engine for SGA and latent overfitting (LOF).
+
+The decoder is frozen; only the latents of one picture change, so the bitstream
+format and the decoder are untouched::
+
+    x ──analysis──> (y0, z0)                      amortised guess
+    repeat: (y, z) ──latent_forward(SGA(tau_t))──> x_hat, likelihoods
+            loss = bpp + lmbda * MSE(x_hat, x);   Adam step on (y, z)
+    every k steps: the same loss under HardRound (what the coder really does);
+                   keep the best (y, z)
+    best (y, z) ──compress_latents──> bytes       hard rounding happens here
+
+Objective and lambda scale
+--------------------------
+``loss = R + lmbda * D`` with R in bits per pixel (estimated from the
+likelihoods, summed over y and z, divided by B*H*W) and D the plain mean squared
+error over all elements. This is the same scale as our training loss
+``lmbda * MSE + bpp`` for pictures in [0, 1]; DVC's lambdas (256, 512, 1024,
+2048) are on this scale unchanged. CompressAI's lambdas (0.0018 ... 0.0483,
+defined with MSE on [0, 255]) convert as ``lmbda = 255**2 * lmbda_compressai``
+(e.g. 0.0130 -> 845). For motion fields (pixels as units) D is still plain MSE,
+so lambda has to be chosen for those units. Use the lambda the codec was trained
+with at that quality; a different one moves the operating point along the
+R-D curve.
+
+SGA (Yang, Marino & Mandt, NeurIPS 2020, "Improving Inference for Neural Image
+Compression"): each latent, relative to its rounding centre, is a Gumbel-softmax
+mixture of its floor and ceil, with logits ``-atanh(distance)/tau`` and the
+same temperature ``tau`` in the Gumbel-softmax (as in the authors' code), and
+``tau(t) = min(0.5, 0.5 * exp(-5e-4 * (t - 200)))``, at least 1e-8.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .base import CompressedImage
+from .quantize import HardRound, Quantizer
+from .transform_codec import TransformCodec
+
+ProgressFn = Callable[[int, int, float], None]
+
+
+def sga_temperature(step: int, *, ub: float = 0.5, rate: float = 5e-4, warmup: float = 200.0, lb: float = 1e-8) -> float:
+    """SGA temperature at ``step`` (0-based): ``min(ub, ub*exp(-rate*(step-warmup)))``, >= lb."""
+    return max(lb, min(ub, ub * math.exp(-rate * (step - warmup))))
+
+
+class SGAQuantizer:
+    """Stochastic Gumbel annealing around the centre; a ``Quantizer``.
+
+    Returns the same soft value for the rate and the synthesis. As ``tau -> 0``
+    it becomes stochastic rounding with P(ceil) -> 1 for values past the midpoint,
+    i.e. hard rounding.
+    """
+
+    def __init__(self, tau: float, *, eps: float = 1e-5, generator: torch.Generator | None = None) -> None:
+        if tau <= 0:
+            raise ValueError(f"tau must be positive, got {tau}")
+        self.tau = tau
+        self.eps = eps
+        self.generator = generator
+
+    def __call__(self, x: Tensor, center: Tensor) -> tuple[Tensor, Tensor]:
+        v = x - center
+        v_floor = torch.floor(v).detach()
+        v_ceil = torch.ceil(v).detach()
+        # Nearer bound -> larger logit; atanh makes the logit diverge as the distance -> 0.
+        logit_floor = -torch.atanh((v - v_floor).clamp(-1 + self.eps, 1 - self.eps)) / self.tau
+        logit_ceil = -torch.atanh((v_ceil - v).clamp(-1 + self.eps, 1 - self.eps)) / self.tau
+        # Two-class Gumbel-softmax: softmax([l0 + g0, l1 + g1] / tau)[1] = sigmoid(...).
+        gumbel = -torch.empty((2, *v.shape), dtype=v.dtype, device=v.device).exponential_(generator=self.generator).log()
+        p_ceil = torch.sigmoid((logit_ceil + gumbel[1] - logit_floor - gumbel[0]) / self.tau)
+        soft = v_floor + p_ceil * (v_ceil - v_floor) + center
+        return soft, soft
+
+
+@dataclass(frozen=True)
+class RDCost:
+    """``loss = bpp + lmbda * mse`` (scalar tensors; differentiable when the inputs are)."""
+
+    loss: Tensor
+    bpp: Tensor
+    mse: Tensor
+
+
+def rd_cost(
+    codec: TransformCodec, x: Tensor, y: Tensor, z: Tensor, quality: Tensor | int, *, lmbda: float, quantizer: Quantizer
+) -> RDCost:
+    """R + lmbda*D of latents (y, z) for picture x (B x C x H x W) under ``quantizer``."""
+    out = codec.latent_forward(y, z, quality, quantizer)
+    bpp = out.bits() / (x.shape[0] * x.shape[-2] * x.shape[-1])
+    mse = F.mse_loss(out.x_hat, x)
+    return RDCost(loss=bpp + lmbda * mse, bpp=bpp, mse=mse)
+
+
+def refine_latents(
+    codec: TransformCodec,
+    x: Tensor,
+    quality: Tensor | int,
+    *,
+    lmbda: float,
+    steps: int,
+    lr: float = 5e-3,
+    schedule: Callable[[int], float] = sga_temperature,
+    progress: ProgressFn | None = None,
+    eval_every: int = 50,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Optimise (y, z) of ``x`` for the codec's true R-D cost with SGA; the codec is frozen.
+
+    x: B x C x H x W, the codec's input (pictures in [0, 1]); H, W multiples of
+    ``codec.size_multiple``. Starts from ``codec.analysis(x, quality)`` and
+    returns the iterate with the lowest hard-rounded cost among the start, every
+    ``eval_every`` steps and the last step, so the result is never worse than
+    plain rounding of the initial latents (under the estimated rate).
+    ``progress(step, steps, sga_loss)`` is called after each step (step 1-based).
+    ``schedule(step)`` gives the SGA temperature; ``generator`` (on x's device)
+    makes the Gumbel noise reproducible.
+
+    The codec's parameters are not changed; their ``requires_grad`` flags and the
+    codec's train/eval mode are restored afterwards.
+    """
+    codec.check_size(x)
+    if steps < 0 or eval_every < 1:
+        raise ValueError(f"need steps >= 0 and eval_every >= 1, got steps={steps}, eval_every={eval_every}")
+    was_training = codec.training
+    flags = [(p, p.requires_grad) for p in codec.parameters()]
+    try:
+        codec.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        # Inference-mode callers (CLIs) still get autograd on the latents.
+        with torch.inference_mode(False), torch.enable_grad():
+            x = x.detach().clone()
+            with torch.no_grad():
+                y0, z0 = codec.analysis(x, quality)
+            y = y0.clone().requires_grad_(True)
+            z = z0.clone().requires_grad_(True)
+            optimizer = torch.optim.Adam([y, z], lr=lr)
+
+            def hard_loss() -> float:
+                with torch.no_grad():
+                    return float(rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=HardRound()).loss)
+
+            best = (hard_loss(), y.detach().clone(), z.detach().clone())
+            for step in range(steps):
+                quantizer = SGAQuantizer(schedule(step), generator=generator)
+                loss = rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=quantizer).loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if progress is not None:
+                    progress(step + 1, steps, loss.detach().item())
+                if (step + 1) % eval_every == 0 or step + 1 == steps:
+                    current = hard_loss()
+                    if current < best[0]:
+                        best = (current, y.detach().clone(), z.detach().clone())
+        return best[1], best[2]
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        codec.train(was_training)
+
+
+def sga_compress(
+    codec: TransformCodec,
+    x: Tensor,
+    quality: int,
+    *,
+    lmbda: float,
+    steps: int,
+    lr: float = 5e-3,
+    progress: ProgressFn | None = None,
+) -> CompressedImage:
+    """``compress`` with SGA-refined latents; decodable by the unchanged ``decompress``.
+
+    x: 1 x C x H x W. See ``refine_latents`` for lambda's scale. ~3000 steps is
+    the paper's setting; fewer steps is a faster encoder profile.
+    """
+    if x.shape[0] != 1:
+        raise ValueError(f"sga_compress codes one picture at a time, got batch {x.shape[0]}")
+    quality = codec.check_quality(quality)
+    codec._check_tables()  # fail before spending the refinement steps
+    y, z = refine_latents(codec, x, quality, lmbda=lmbda, steps=steps, lr=lr, progress=progress)
+    with torch.no_grad():
+        return codec.compress_latents(y, z, quality)
