@@ -13,6 +13,7 @@ functions of (seed, epoch, index), quality draws of (seed, stage, step, rank).
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import tempfile
@@ -174,7 +175,8 @@ class Trainer:
         if self.dist.is_main:
             self._writer.close()
             weights = self.out / "weights.pt"
-            save_weights(self.model, self.model_cfg, weights, fp16=True, provenance={
+            export = copy.deepcopy(self.model).cpu()  # save_weights rounds to fp16 in place
+            save_weights(export, self.model_cfg, weights, fp16=True, provenance={
                 "train_config": dict(self.cfg.raw), "steps": self.global_step, "world_size": self.dist.world,
             })
         if self.dist.world > 1:
@@ -257,15 +259,21 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, stage: StageConfig) -> dict[str, float] | None:
-        """Code held-out clips with real bytes (rank 0); logs bpp/PSNR per quality."""
-        if not self.dist.is_main or not self.cfg.val:
+        """Code held-out clips with real bytes (rank 0); logs bpp/PSNR per quality.
+
+        Every rank rebuilds the entropy tables (deterministic given identical
+        parameters), so buffers keep the same shapes on all ranks for DDP.
+        """
+        if not self.cfg.val:
+            return None
+        self.model.update(force=True)
+        if not self.dist.is_main:
             return None
         frames = max(s.frames for s in self.cfg.stages) if stage.task == "pframe" else 1
         data = build_dataset(self.cfg.val, frames=frames, crop=self.cfg.crop, seed=self.cfg.seed, train=False)
         model = self.model
         was_training = model.training
         model.eval()
-        model.update(force=True)
         results = {}
         for q in range(model.num_qualities):
             bits = pix = 0
