@@ -17,7 +17,7 @@ from .errors import DvclicError
 EXIT_USER_ERROR = 2
 
 
-class _ArgParser(argparse.ArgumentParser):
+class ArgParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse already exits 2; keep it to one line
         self.print_usage(sys.stderr)
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
@@ -73,7 +73,7 @@ def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str])
 
 
 def encode_main(argv: Sequence[str] | None = None) -> int:
-    p = _ArgParser(prog="encode", description="Encode a video file to a .dvc bitstream.")
+    p = ArgParser(prog="encode", description="Encode a video file to a .dvc bitstream.")
     p.add_argument("input", help="video file: mp4/mkv/avi/mov/y4m, or raw 4:2:0 .yuv")
     p.add_argument("-o", "--output", required=True, help="output .dvc file")
     p.add_argument("--config", help="model config YAML (default: the shipped default model)")
@@ -116,7 +116,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
 
 
 def decode_main(argv: Sequence[str] | None = None) -> int:
-    p = _ArgParser(prog="decode", description="Decode a .dvc bitstream to y4m / yuv / mp4 / PNG frames.")
+    p = ArgParser(prog="decode", description="Decode a .dvc bitstream to y4m / yuv / mp4 / PNG frames.")
     p.add_argument("input", help=".dvc file")
     p.add_argument("-o", "--output", required=True, help="OUT.y4m, OUT.yuv, OUT.mp4 or DIR/ for PNG frames")
     p.add_argument("--weights", help="weights file (default: the shipped file the .dvc names)")

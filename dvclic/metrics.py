@@ -39,23 +39,30 @@ def psnr_yuv(a: YUVFrame, b: YUVFrame) -> float:
     return (6 * plane_psnr(a.y, b.y, d) + plane_psnr(a.u, b.u, d) + plane_psnr(a.v, b.v, d)) / 8.0
 
 
-def ms_ssim_rgb(a: Tensor, b: Tensor) -> float:
-    """MS-SSIM (pytorch-msssim, 11x11 Gaussian window) of RGB tensors in [0, 1].
+def ms_ssim_per_sample(a: Tensor, b: Tensor) -> Tensor:
+    """MS-SSIM per picture (N,) of N x C x H x W tensors in [0, 1] (pytorch-msssim,
+    5 scales, standard weights, Gaussian window sigma 1.5).
 
-    The standard 5 scales need the short side > 160 px; smaller pictures use as
-    many scales as fit (weights renormalised), and plain SSIM below 2 scales.
+    The 11x11 window needs the short side > 160 px for 4 downsamplings; smaller
+    pictures use the largest odd window that fits (down to 3x3, short side > 32),
+    and pictures smaller than that fall back to single-scale SSIM (7x7 or less).
+    Differentiable, so training uses it as the MS-SSIM distortion too.
     """
     from pytorch_msssim import ms_ssim, ssim
 
     side = min(a.shape[-2:])
-    weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
-    levels = 5
-    while levels > 1 and side <= 10 * 2 ** (levels - 1):
-        levels -= 1
     a, b = a.float(), b.float()
-    if side < 11:
-        raise ValueError(f"MS-SSIM needs pictures of at least 11x11, got {tuple(a.shape[-2:])}")
-    if levels < 2:
-        return float(ssim(a, b, data_range=1.0))
-    w = weights[:levels]
-    return float(ms_ssim(a, b, data_range=1.0, weights=[x / sum(w) for x in w]))
+    win = 11
+    while win > 3 and (win - 1) * 16 >= side:
+        win -= 2
+    if (win - 1) * 16 < side:
+        return ms_ssim(a, b, data_range=1.0, size_average=False, win_size=win)
+    win = min(7, side - (1 - side % 2))
+    if win < 3:
+        raise ValueError(f"(MS-)SSIM needs pictures of at least 3x3, got {tuple(a.shape[-2:])}")
+    return ssim(a, b, data_range=1.0, size_average=False, win_size=win)
+
+
+def ms_ssim_rgb(a: Tensor, b: Tensor) -> float:
+    """Mean MS-SSIM of RGB tensors in [0, 1] (see :func:`ms_ssim_per_sample`)."""
+    return float(ms_ssim_per_sample(a, b).mean())

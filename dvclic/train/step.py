@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from flow import warp
 
+from ..metrics import ms_ssim_per_sample
 from ..model import VideoCodecModel
 from .config import StageConfig
 
@@ -30,17 +31,10 @@ def per_sample_mse(a: Tensor, b: Tensor) -> Tensor:
 
 
 def per_sample_distortion(a: Tensor, b: Tensor, kind: str) -> Tensor:
+    """MSE, or 1 - MS-SSIM (dvclic.metrics), per sample."""
     if kind == "mse":
         return per_sample_mse(a, b)
-    from pytorch_msssim import ms_ssim
-
-    side = min(a.shape[-2:])
-    weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
-    levels = 5
-    while levels > 2 and side <= 10 * 2 ** (levels - 1):
-        levels -= 1
-    w = [x / sum(weights[:levels]) for x in weights[:levels]]
-    return 1.0 - ms_ssim(a.clamp(0, 1).float(), b.float(), data_range=1.0, size_average=False, weights=w)
+    return 1.0 - ms_ssim_per_sample(a.clamp(0, 1), b)
 
 
 class TrainStep(nn.Module):

@@ -1,0 +1,119 @@
+"""Command line of ``tools/bench.py``: parse, :func:`~dvclic.bench.runner.run_benchmark`, print.
+
+A human-readable table goes to stderr with ``--json`` (stdout otherwise); with ``--json`` the
+last stdout line is the result as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from ..cli import EXIT_USER_ERROR, ArgParser
+from ..errors import DvclicError
+
+
+def _size_hw(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW (height x width), got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def format_table(r: dict[str, Any]) -> str:
+    """The result as an aligned two-column table."""
+    rows: list[tuple[str, str]] = []
+    what = r.get("codec") or r.get("model")
+    rows.append(("benchmark", f"{r['kind']} {what} ({r['weights']}), quality {r['quality']}"))
+    dev = r["device"] + (f" ({r['device_name']})" if "device_name" in r else "")
+    rows.append(("device / threads", f"{dev}, {r['torch_threads']} torch threads"))
+    pad = r["padded_size"]
+    rows.append(("size (HxW)", f"{r['size']['height']}x{r['size']['width']} (coded {pad['height']}x{pad['width']})"))
+    rows.append(("picture", r["picture"]))
+    rows.append(("runs", f"warmup {r['warmup']}, repeat {r['repeat']} (means)"))
+    if r["kind"] == "video-model":
+        rows.append(("basis", r["fps_basis"]))
+    for side in ("encode", "decode"):
+        split = r[f"{side}_split_s"]
+        rows.append((f"{side}", f"{_fmt_s(r[f'{side}_s'])}/picture, {r[f'{side}_fps']:.2f} fps "
+                                f"(network {_fmt_s(split['network'])}, entropy coding {_fmt_s(split['entropy_coding'])})"))
+        stages = r.get(f"{side}_stages_s")
+        if stages:
+            rows.append((f"  {side} stages", ", ".join(f"{k} {_fmt_s(v)}" for k, v in stages.items())))
+    if "i_frame" in r:
+        rows.append(("I-frame", f"encode {_fmt_s(r['i_frame']['encode_s'])}, decode {_fmt_s(r['i_frame']['decode_s'])}, "
+                                f"{r['i_frame']['bytes']} bytes"))
+    rows.append(("bytes / bpp", f"{r['bytes']} / {r['bpp']:.4f}"))
+    k = r["kmac_per_pixel"]
+    if k:
+        main = ", ".join(f"{n} {k[n]:.2f}" for n in ("encoder", "decoder") if k.get(n) is not None)
+        rows.append(("kMAC/pixel", main or "n/a"))
+        rows.append(("  per module", ", ".join(f"{n} {v:.2f}" for n, v in k.items()
+                                                if n not in ("encoder", "decoder") and v is not None)))
+    rows.append(("peak memory", f"{r['peak_mem_mb']:.1f} MB ({r['peak_mem_kind']})"))
+    if "compare_decode_s" in r:
+        rows.append(("compare", f"{r['compare_model']}: encode {_fmt_s(r['compare_encode_s'])}, decode "
+                                f"{_fmt_s(r['compare_decode_s'])}; decode speedup {r['decode_speedup']:.1f}x "
+                                f"({r['compare_note']})"))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgParser(prog="bench", description=(
+        "Speed and complexity of an image codec or a video model: encode/decode time split into network and "
+        "entropy coding, fps, kMAC/pixel per module, peak memory; optionally against compressai's mbt2018."))
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--codec", help="registered image codec name (random init unless --weights STATE_DICT)")
+    what.add_argument("--config", help="video model config YAML (its weights if available, else random init)")
+    p.add_argument("--codec-args", default="", help="constructor arguments for --codec, e.g. N=64,M=96")
+    p.add_argument("--weights", help="weights: a dvclic weights file (video; alone = its own config), "
+                                     "or a state_dict for --codec")
+    p.add_argument("--size", type=_size_hw, required=True, help="picture size HxW (height x width)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--frames", type=int, default=3, help="video: frames coded per run (I + P-frames, default 3)")
+    p.add_argument("--quality", type=int, help="quality index (default: the middle one)")
+    p.add_argument("--picture", help="image or clip to use instead of the default real picture")
+    p.add_argument("--compare", choices=["mbt2018"], help="also time compressai's mbt2018 on the same picture")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    p.add_argument("--repeat", type=int, default=3, help="timed runs, averaged (default 3)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line (table on stderr)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .runner import BenchOptions, parse_codec_args, run_benchmark
+
+    try:
+        if args.codec_args and not args.codec:
+            raise DvclicError("--codec-args needs --codec")
+        options = BenchOptions(
+            height=args.size[0], width=args.size[1], codec=args.codec, codec_args=parse_codec_args(args.codec_args),
+            config=args.config, weights=args.weights, device=args.device, frames=args.frames, quality=args.quality,
+            picture=args.picture, compare=args.compare, warmup=args.warmup, repeat=args.repeat, threads=args.threads,
+        )
+        result = run_benchmark(options)
+    except DvclicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    table = format_table(result)
+    if args.json:
+        print(table, file=sys.stderr)
+        print(json.dumps(result))
+    else:
+        print(table)
+    return 0

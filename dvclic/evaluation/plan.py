@@ -1,0 +1,154 @@
+"""Planning an evaluation: validate the options, check every file, load every model, fix the
+sizes — everything that can fail because of the user, before any coding starts."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from ..api import load_encoder_weights, resolve_device
+from .anchors import ANCHORS, AnchorSpec, check_anchor
+from .learned import ModelEntry
+from .manifest import Manifest, ResolvedSequence, load_manifest, resolve_manifest
+from .measure import EvaluationError, check_measurable
+from .sources import SourceClip
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Everything ``tools/eval.py`` can set.
+
+    configs: model config YAMLs; ``None`` entries mean the shipped default model (or, with
+        ``weights``, the config embedded in those weights).
+    frames: code at most N frames of each sequence (None: all).
+    intra_period: I-frame period for dvclic and keyint for the anchors (>= 1, or -1: first only).
+    qualities: dvclic quality indices (None: all of each model's).
+    anchors: anchor families (``x264``, ``x265``, ``svtav1``); presets: one label per family and preset.
+    crfs: CRFs for every anchor (None: each family's defaults).
+    crop: crop to the codec multiple instead of padding.
+    workers: parallel sequence workers (processes; 1 = in this process).
+    threads: torch threads per worker (None: this process's setting with one worker, else the
+        CPU count divided by the workers).
+    """
+
+    dataset: str
+    root: str
+    out: str
+    configs: tuple[str | None, ...] = (None,)
+    weights: str | None = None
+    frames: int | None = None
+    intra_period: int = 12
+    qualities: tuple[int, ...] | None = None
+    anchors: tuple[str, ...] = ("x264", "x265")
+    presets: tuple[str, ...] = ("medium",)
+    crfs: tuple[int, ...] | None = None
+    crop: bool = False
+    device: str = "auto"
+    workers: int = 1
+    threads: int | None = None
+    progress: bool = False
+    command: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked evaluation: what is coded, by which models and anchors, at which sizes."""
+
+    options: EvalOptions
+    manifest: Manifest
+    sequences: tuple[ResolvedSequence, ...]
+    clips: dict[str, SourceClip]
+    device: str
+    models: tuple[ModelEntry, ...]
+    qualities: dict[str, tuple[int, ...]]
+    anchors: tuple[AnchorSpec, ...]
+    multiple: int
+    threads: int
+
+    @property
+    def labels(self) -> list[str]:
+        return [m.label for m in self.models]
+
+    @property
+    def anchor_labels(self) -> list[str]:
+        return list(dict.fromkeys(s.label for s in self.anchors))
+
+    @property
+    def classes(self) -> dict[str, str]:
+        return {s.spec.name: s.spec.cls for s in self.sequences}
+
+
+def resolve_model(config: str | None, weights: str | None) -> ModelEntry:
+    """Load a model's weights once (validating them) and describe it for the workers."""
+    loaded = load_encoder_weights(config, weights, torch.device("cpu"))
+    return ModelEntry(label=loaded.config.name, config=config, weights=str(loaded.path.resolve()),
+                      sha256=loaded.sha256.hex(), num_qualities=loaded.model.num_qualities,
+                      size_multiple=loaded.model.size_multiple, config_dict=loaded.config.to_dict())
+
+
+def _check_options(opt: EvalOptions) -> None:
+    if opt.frames is not None and opt.frames < 1:
+        raise EvaluationError(f"--frames must be >= 1 or 'all', got {opt.frames}")
+    if opt.intra_period == 0 or opt.intra_period < -1:
+        raise EvaluationError(f"--intra-period must be >= 1 or -1, got {opt.intra_period}")
+    if opt.workers < 1:
+        raise EvaluationError(f"--workers must be >= 1, got {opt.workers}")
+    if opt.threads is not None and opt.threads < 1:
+        raise EvaluationError(f"--threads must be >= 1, got {opt.threads}")
+    if not opt.configs:
+        raise EvaluationError("give at least one model (--config YAML or --default)")
+    if opt.weights is not None and len(opt.configs) != 1:
+        raise EvaluationError("--weights applies to one model; with several --config, name weights in each config")
+    if opt.crfs is not None and (not opt.crfs or any(c < 0 or c > 63 for c in opt.crfs)):
+        raise EvaluationError(f"--crf values must be in 0..63, got {list(opt.crfs)}")
+    if opt.qualities is not None and not opt.qualities:
+        raise EvaluationError("--qualities needs at least one value")
+    for name in opt.anchors:
+        for preset in opt.presets:
+            check_anchor(name, preset)
+
+
+def plan_evaluation(opt: EvalOptions) -> Plan:
+    """Check everything; raise a :class:`~dvclic.errors.DvclicError` naming the first problem
+    (for the files: all of their problems at once)."""
+    _check_options(opt)
+    manifest = load_manifest(opt.dataset)
+    sequences = resolve_manifest(manifest, opt.root, frames=opt.frames)
+    device = str(resolve_device(opt.device))
+    models = [resolve_model(cfg, opt.weights) for cfg in opt.configs]
+    labels = [m.label for m in models]
+    if len(set(labels)) != len(labels):
+        raise EvaluationError(f"two models share a name ({labels}); results are keyed by the config's name")
+    qualities: dict[str, tuple[int, ...]] = {}
+    for m in models:
+        qs = tuple(range(m.num_qualities)) if opt.qualities is None else tuple(opt.qualities)
+        bad = [q for q in qs if not 0 <= q < m.num_qualities]
+        if bad:
+            raise EvaluationError(f"{m.label}: qualities {bad} out of range 0..{m.num_qualities - 1}")
+        qualities[m.label] = qs
+    anchor_specs = tuple(
+        AnchorSpec(name=name, preset=preset, crf=crf, intra_period=opt.intra_period)
+        for name in opt.anchors for preset in opt.presets
+        for crf in (opt.crfs if opt.crfs is not None else ANCHORS[name][2])
+    )
+    multiple = math.lcm(*(m.size_multiple for m in models))
+    clips = {s.spec.name: SourceClip.of(s, multiple if opt.crop else None) for s in sequences}
+    for size in dict.fromkeys(c.coded_size for c in clips.values()):
+        try:
+            check_measurable(*size)
+        except EvaluationError as exc:
+            names = [n for n, c in clips.items() if c.coded_size == size]
+            raise EvaluationError(f"{', '.join(names)}: {exc}") from None
+    if anchor_specs:
+        odd = [n for n, c in clips.items() if c.coded_size[0] % 2 or c.coded_size[1] % 2]
+        if odd:
+            raise EvaluationError(f"anchors need even picture sizes; odd: {', '.join(odd)} (use --crop)")
+    if opt.threads is not None:
+        threads = opt.threads
+    else:
+        threads = torch.get_num_threads() if opt.workers == 1 else max(1, (os.cpu_count() or 1) // opt.workers)
+    return Plan(options=opt, manifest=manifest, sequences=tuple(sequences), clips=clips, device=device,
+                models=tuple(models), qualities=qualities, anchors=anchor_specs, multiple=multiple, threads=threads)
