@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import ImageCodec
+from .edic import EDICCodec
 from .hyperprior import HyperpriorCodec
 from .shallow import Shallow2LayerCodec, ShallowJPEGCodec
 
@@ -24,6 +25,7 @@ class UnknownNameError(KeyError):
 def _codec_table() -> dict[str, type[ImageCodec]]:
     table: dict[str, type[ImageCodec]] = {
         "hyperprior": HyperpriorCodec,
+        "edic": EDICCodec,
         "shallow-jpeg": ShallowJPEGCodec,
         "shallow-2layer": Shallow2LayerCodec,
     }

@@ -21,15 +21,17 @@ GaussianConditional; with K = 1 it is bit-identical to ``GaussianHyperprior``
 given the same scales and means.
 
 Coding: z with the factorised EntropyBottleneck; y as integer symbols
-``round(y - mu_bar)`` with compressai's rANS coder, under integer CDF tables
-built from z_hat alone (see ``rans_tables.py``), so the decoder rebuilds
-exactly the encoder's tables.
+``s = round(y - mu_bar)`` with compressai's rANS coder. Each symbol is coded as
+a few binary decisions (zero? sign? magnitude by interval halving) whose exact
+mixture probabilities select one of ~1000 shared 16-bit binary CDFs; an escape
+path takes |s| >= 2**16 (see ``rans_tables.py``). The decoder derives every
+decision's table row from z_hat and the decisions before it, through the same
+code as the encoder, so it uses exactly the encoder's integer CDFs.
 """
 
 from __future__ import annotations
 
 import torch
-from compressai import ans
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import conv1x1
 from torch import Tensor, nn
@@ -38,9 +40,13 @@ from ..quantize import Quantizer
 from .base import LatentEntropyModel
 from .bottleneck import bottleneck_forward, bottleneck_tables_built
 from .gaussian_hyperprior import mean_scale_hyper_transforms
-from .rans_tables import CodingTables, MixtureCdfTables
-
-_MAX_SYMBOL = 1 << 24  # |round(y - mu_bar)| beyond this is clamped (int32-safe bypass codes)
+from .rans_tables import (
+    MAX_MAGNITUDE,
+    BinaryDecisionTables,
+    MixtureParams,
+    decode_mixture_symbols,
+    encode_mixture_symbols,
+)
 
 
 def mixture_likelihood(
@@ -78,7 +84,7 @@ class GaussianMixtureHyperprior(LatentEntropyModel):
         self.h_s = nn.Sequential(*h_s_trunk, nn.LeakyReLU(inplace=True), conv1x1(2 * M, 3 * mixtures * M))
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None)  # bounds and the per-component likelihood
-        self.mixture_tables = MixtureCdfTables()
+        self.decision_tables = BinaryDecisionTables()
 
     def hyper_analysis(self, y: Tensor) -> Tensor:
         return self.h_a(y)
@@ -99,19 +105,27 @@ class GaussianMixtureHyperprior(LatentEntropyModel):
         return y_synth, {"y": y_lik, "z": z_lik}
 
     # -- coding -----------------------------------------------------------------
-    def coding_tables(self, z_hat: Tensor) -> tuple[CodingTables, Tensor]:
-        """Integer rANS tables for y and the coding centre mu_bar, from z_hat only.
+    def coding_params(self, z_hat: Tensor) -> tuple[MixtureParams, Tensor]:
+        """Per-element mixture parameters for the coder and the centre mu_bar, from z_hat only.
 
-        Encoder and decoder both call this; the tables depend on nothing else.
+        Encoder and decoder both call this; nothing else feeds the y coder.
+        Returns (params: [K, M*h*w] float32 CPU tensors, mu_bar: 1 x M x h x w).
+        Non-finite parameters need no check: they map to valid table rows, the
+        same ones on both sides.
         """
+        if z_hat.shape[0] != 1:
+            raise ValueError(f"coding handles one latent at a time, got batch {z_hat.shape[0]}")
         weights, means, scales = self.params(z_hat)
-        if not (torch.isfinite(weights).all() and torch.isfinite(means).all() and torch.isfinite(scales).all()):
-            raise ValueError("mixture parameters are not finite; cannot build coding tables")
         center = mixture_center(weights, means)
-        keys = self.mixture_tables.component_keys(
-            weights.movedim(1, -1), means.movedim(1, -1), scales.movedim(1, -1), center
+        scales = self.gaussian_conditional.lower_bound_scale(scales)  # same bound as the likelihood
+
+        def per_element(t: Tensor) -> Tensor:  # 1 x K x M x h x w -> [K, M*h*w]
+            return t.detach().reshape(self.K, -1).float().cpu().contiguous()
+
+        params = MixtureParams(
+            offsets=per_element(means - center[:, None]), scales=per_element(scales), weights=per_element(weights)
         )
-        return self.mixture_tables.build(keys), center
+        return params, center
 
     @torch.no_grad()
     def compress(self, y: Tensor, z: Tensor) -> tuple[list[bytes], Tensor]:
@@ -121,31 +135,27 @@ class GaussianMixtureHyperprior(LatentEntropyModel):
             raise ValueError("latent y is not finite")
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        tables, center = self.coding_tables(z_hat)
-        symbols = torch.round(y - center).clamp_(-_MAX_SYMBOL, _MAX_SYMBOL).int()
-        indexes, cdfs, lengths, offsets = tables.coder_args()
-        y_string = ans.RansEncoder().encode_with_indexes(symbols.reshape(-1).tolist(), indexes, cdfs, lengths, offsets)
-        y_hat = symbols.to(center.dtype) + center
-        return [z_strings[0], y_string], y_hat
+        params, center = self.coding_params(z_hat)
+        symbols = torch.round(y - center).clamp_(-MAX_MAGNITUDE, MAX_MAGNITUDE)
+        y_string, _ = encode_mixture_symbols(params, symbols.reshape(-1).long(), self.decision_tables)
+        return [z_strings[0], y_string], symbols + center
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], latent_hw: tuple[int, int]) -> Tensor:
         h, w = latent_hw
         z_hat = self.entropy_bottleneck.decompress([strings[0]], (h // self.z_stride, w // self.z_stride))
-        tables, center = self.coding_tables(z_hat)
-        indexes, cdfs, lengths, offsets = tables.coder_args()
-        values = ans.RansDecoder().decode_with_indexes(strings[1], indexes, cdfs, lengths, offsets)
-        symbols = torch.tensor(values, dtype=torch.int32, device=center.device).reshape(center.shape)
-        return symbols.to(center.dtype) + center
+        params, center = self.coding_params(z_hat)
+        symbols, _ = decode_mixture_symbols(params, strings[1], self.decision_tables)
+        return symbols.to(device=center.device, dtype=center.dtype).reshape(center.shape) + center
 
     # -- tables -----------------------------------------------------------------
     def update(self, force: bool = False) -> bool:
-        changed = self.mixture_tables.update(force=force)
+        changed = self.decision_tables.update(force=force)
         changed |= self.entropy_bottleneck.update(force=force)
         return changed
 
     def tables_built(self) -> bool:
-        return bottleneck_tables_built(self.entropy_bottleneck) and self.mixture_tables.built()
+        return bottleneck_tables_built(self.entropy_bottleneck) and self.decision_tables.built()
 
     def aux_loss(self) -> Tensor:
         return self.entropy_bottleneck.loss()
@@ -154,7 +164,7 @@ class GaussianMixtureHyperprior(LatentEntropyModel):
         # Table buffers are sized by update(); resize ours to the stored ones first.
         resizable = [
             (self.entropy_bottleneck, "entropy_bottleneck", ("_quantized_cdf", "_offset", "_cdf_length")),
-            (self.mixture_tables, "mixture_tables", MixtureCdfTables._BUFFERS),
+            (self.decision_tables, "decision_tables", BinaryDecisionTables.BUFFERS),
         ]
         for module, name, buffers in resizable:
             for buf in buffers:

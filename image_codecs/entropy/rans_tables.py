@@ -1,316 +1,339 @@
-"""Integer rANS tables for Gaussian-mixture latents, built fast and bit-exactly.
+"""Exact, fast rANS coding of Gaussian-mixture symbols with small shared tables.
 
-The mixture entropy model (``gmm.py``) codes each latent element as the integer
-symbol ``s = round(y - mu_bar)`` under its own K-component mixture
-``sum_k w_k N(mu_k, sigma_k)``. compressai's rANS coder takes a *table* of integer
-CDFs and one table index per symbol; handing it one CDF per element means one
-Python list per element, which is what makes ``GaussianMixtureConditional.compress``
-slow. This module instead
+Problem. Each latent element has its own K-component mixture, so its integer
+symbol ``s = round(y - mu_bar)`` has its own pmf. compressai's rANS coder takes
+CDFs as Python lists (``list[list[int]]``) plus one table index per symbol; one
+CDF per element means one Python list per element, and with K = 3 the mixtures
+are too varied for elements to share quantised CDFs (measured: with parameters
+bucketed finely enough to lose < 1% rate, ~99% of elements of a picture still
+need their own row, and coding took 8-20x the single-Gaussian time).
 
-1. **quantises** every component's parameters, relative to the coding centre
-   ``mu_bar``, to a small integer grid (exact float comparisons and power-of-two
-   scalings only, so the same floats always give the same integers):
+Design. Code ``s`` as a short sequence of **binary decisions** whose exact
+conditional probabilities come from the mixture, and code each decision with
+one of ``T`` shared 2-symbol rANS tables (the decision probability is the only
+per-element quantity, quantised to the nearest of ``T`` levels):
 
-   - scale ``sigma``: one of ``NUM_SCALE_LEVELS`` log-spaced levels
-     ``0.11 * 2**(j/3)`` (3 per octave, 0.11 .. ~71), by ``bucketize``;
-   - offset ``d = mu_k - mu_bar``: rounded to a step of ``2**e_j / PHASES``
-     (``e_j`` chosen so the step is about ``sigma_j / 4``, never finer than
-     1/16), clamped to ``|d| <= MAX_OFFSET``; stored as integer part ``n`` and
-     phase ``f`` in sixteenths;
-   - weight: log-spaced levels ``2**((i - WEIGHT_LEVELS) / 4)`` (4 per octave,
-     down to ~2**-10; smaller weights are dropped); components that land in the
-     same (scale, offset) cell are merged first;
+1. ``s == 0 ?``                       p = P(s = 0)
+2. ``s < 0 ?`` (if not 0)             p = P(s <= -1) / P(s != 0)
+3. magnitude ``m = |s| >= 1`` on that side, by interval halving on ``[lo, hi)``:
+   while the interval is open (``hi = inf``) split first at a power of two near
+   the median of m (from the mixture's standard deviation; 2 for narrow
+   mixtures), then at twice the last split (Elias-gamma-like prefix: is m < 2,
+   < 4, < 8, ...); once closed, bisect ``[lo, hi)`` down to one value;
+   p = mass(``[lo, mid)``) / mass(``[lo, hi)``) from the mixture's tail masses.
+4. ``m >= ESCAPE_MAGNITUDE``: the remainder goes through the coder's overflow
+   path (a table whose overflow bin holds all but 2**-16 of the mass, so the
+   value costs only its Elias-gamma-style 4-bit bypass chunks): every int32
+   symbol is codable.
 
-2. packs the K component keys of an element, sorted (so component order does
-   not matter), into one int64, and keeps only the **distinct** mixtures of the
-   picture (``torch.unique``): elements share CDF rows through their indexes;
+A zero costs one decision, ``|s| = 1`` three, ...: in practice about (bits per
+element + 0.5 to 1) rANS symbols, each as cheap as one single-Gaussian symbol,
+and no per-element Python lists. Probabilities are exact mixture masses (float32
+``erfc``, no parameter quantisation); the only rate overhead is quantising each
+decision probability to one of the ``T`` levels (ratio ``2**(1/32)`` on the
+minority probability, down to ``2**-16``) plus 1/65536 per decision for the
+unused overflow bin: well under 0.5% in practice.
 
-3. builds each distinct mixture's CDF **in integers** from a stored table of
-   fixed-point Gaussian CDF values (``component_cdf``, built once by ``update``
-   and saved in the checkpoint): ``C[b] = sum_k W_k * G[j_k, f_k, b - n_k]``,
-   then 16-bit frequencies ``1 + floor(p * (2**16 - bins) / total)`` (every bin,
-   including the overflow bin, gets at least 1; the remainder goes to the most
-   likely bin), so encoder and decoder derive identical tables from z_hat alone.
-
-Support: symbols ``[-R, R]`` with ``R = max_k(ceil(|d_k|) + ceil(4 sigma_k))``
-rounded up to one of ``SUPPORT_CLASSES`` (at most ``MAX_SUPPORT`` = 64); anything
-outside is coded through the coder's overflow bin (Elias-gamma-like 4-bit
-bypass), so every int32 symbol is codable.
-
-Trade-off: parameter quantisation costs a little rate (on the order of 0.01
-bit per element; see the tests for the measured gap) and buys tables whose size
-is the number of *distinct* quantised mixtures in the picture rather than the
-number of elements. In the worst case (all elements distinct) the work is that
-of per-element CDFs, never more.
+Exactness. Encoder and decoder run the **same** round loop
+(:func:`code_mixture_symbols`): round r handles, in element order, every element
+still undecided after round r-1, from state that depends only on z_hat and the
+decisions already coded. The encoder reads outcomes from the true symbols, the
+decoder from the stream; both evaluate identical float ops on identical
+tensors, so they pick identical table rows (tests compare the per-round integer
+index tensors with ``torch.equal``). The shared tables are integers built by
+``update()`` and stored as buffers, so they travel with the checkpoint.
+Like every learned codec here (the single-Gaussian one included), bit-exact
+decoding assumes the decoder's h_s reproduces the encoder's floats, i.e. the
+same kind of device and library build.
 """
 
 from __future__ import annotations
 
-import gc
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from compressai import ans
 from torch import Tensor, nn
 
-CDF_PRECISION = 16  # compressai's rANS coder works with 16-bit frequencies
-SCALE_MIN = 0.11  # same lower bound as compressai's GaussianConditional
-SCALE_LEVELS_PER_OCTAVE = 3
-NUM_SCALE_LEVELS = 29  # 0.11 .. 0.11 * 2**(28/3) ~ 71
-PHASES = 16  # finest mean-offset step: 1/16
-OFFSET_STEP_PER_SCALE = 0.25  # offset step ~ sigma / 4 (mean-shift KL <= 1/128 nat)
-MAX_OFFSET = 31  # |mu_k - mu_bar| is clamped to this many symbols
-TAIL_SIGMAS = 4.0  # support half-width per component, in sigmas
-MAX_SUPPORT = 64
-SUPPORT_CLASSES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-WEIGHT_LEVELS_PER_OCTAVE = 4
-WEIGHT_LEVELS = 40  # weights from 2**-9.75 to 1; index 0 means "dropped"
-WEIGHT_BITS = 12  # fixed-point weights: weight 1.0 -> 4096
-CDF_FIXED_POINT_BITS = 30  # fixed-point Gaussian CDF values: 1.0 -> 2**30
-
-# bit layout of one component key: [scale j | phase f | offset n + MAX_OFFSET | weight i]
-_WEIGHT_FIELD = 6
-_OFFSET_FIELD = 6
-_PHASE_FIELD = 4
-_SCALE_FIELD = 5
-_COMPONENT_BITS = _WEIGHT_FIELD + _OFFSET_FIELD + _PHASE_FIELD + _SCALE_FIELD  # 21
-_TABLE_SHIFT = MAX_SUPPORT + MAX_OFFSET + 2  # G's column of m = 0
-_TABLE_WIDTH = 2 * _TABLE_SHIFT + 1
-
-assert NUM_SCALE_LEVELS <= 1 << _SCALE_FIELD and PHASES <= 1 << _PHASE_FIELD
-assert 2 * MAX_OFFSET + 1 <= 1 << _OFFSET_FIELD and WEIGHT_LEVELS < 1 << _WEIGHT_FIELD
-assert SUPPORT_CLASSES[-1] == MAX_SUPPORT
+CDF_PRECISION = 16  # compressai's rANS coder: 16-bit frequencies
+MIN_PROB_LOG2 = -16  # smallest decision probability level: 2**-16
+PROB_LEVELS_PER_OCTAVE = 32  # level spacing on the minority probability
+_ESCAPE_LOG2 = 16
+ESCAPE_MAGNITUDE = 1 << _ESCAPE_LOG2  # |s| >= this is finished with bypass bits
+MAX_MAGNITUDE = 1 << 24  # callers clamp |s| to this (keeps bypass values int32-safe)
 
 
 @dataclass(frozen=True)
-class CodingTables:
-    """The rANS coder's inputs for one latent, as integer tensors (CPU).
+class MixtureParams:
+    """Per-element mixture parameters for coding, all float32 [K, n] (elements in
+    C-order of y; component-major, so they are views of h_s's N x K x M x h x w output).
 
-    blocks: CDF rows grouped by support class; block c is
-        ``U_c x (2 R_c + 3)`` int32 (``0, ..., 2**16``; the last bin is the overflow bin).
-        Table row t is row t of the blocks concatenated in order.
-    cdf_lengths, offsets: int32 [T]: ``2 R + 3`` and ``-R`` per table row.
-    indexes: int32 [n]: table row of each latent element (C-order of y).
+    offsets: mu_k - mu_bar (symbols are ``round(y - mu_bar)``);
+    scales: sigma_k, already lower-bounded; weights: w_k, summing to 1 over K.
     """
 
-    blocks: tuple[Tensor, ...]
-    cdf_lengths: Tensor
     offsets: Tensor
-    indexes: Tensor
+    scales: Tensor
+    weights: Tensor
 
     @property
-    def num_rows(self) -> int:
-        return int(self.cdf_lengths.numel())
+    def num_elements(self) -> int:
+        return int(self.offsets.shape[1])
 
-    def coder_args(self) -> tuple[list[int], list[list[int]], list[int], list[int]]:
-        """(indexes, cdfs, cdf_lengths, offsets) as the lists compressai's coder takes."""
-        cdfs: list[list[int]] = []
-        with _gc_paused():  # one list per row: keep the cyclic GC from rescanning the heap
-            for block in self.blocks:
-                cdfs += block.tolist()
-        return self.indexes.tolist(), cdfs, self.cdf_lengths.tolist(), self.offsets.tolist()
-
-    def equal(self, other: CodingTables) -> bool:
-        """Exact equality of every integer tensor."""
+    def equal(self, other: MixtureParams) -> bool:
         return (
-            len(self.blocks) == len(other.blocks)
-            and all(torch.equal(a, b) for a, b in zip(self.blocks, other.blocks))
-            and torch.equal(self.cdf_lengths, other.cdf_lengths)
-            and torch.equal(self.offsets, other.offsets)
-            and torch.equal(self.indexes, other.indexes)
+            torch.equal(self.offsets, other.offsets)
+            and torch.equal(self.scales, other.scales)
+            and torch.equal(self.weights, other.weights)
         )
 
+    def tail(self, elements: Tensor | None, side: float | Tensor, magnitude: int | Tensor) -> Tensor:
+        """Mixture mass of ``{s : side * s >= magnitude}`` (magnitude >= 1), float32 [A].
 
-class MixtureCdfTables(nn.Module):
-    """Stored integer tables (built by :meth:`update`) and the table builder.
+        elements: int64 [A] elements to evaluate (None: all); side: +1 / -1 (float
+        or float32 [A]); magnitude: int or int64 [A].
+        ``sum_k w_k Q((magnitude - 1/2 - side * d_k) / sigma_k)``, Q the Gaussian
+        upper tail, evaluated with ``erfc`` so small tails keep their precision.
+        """
+        d, s, w = self._select(elements)
+        edge = magnitude.to(torch.float32) - 0.5 if isinstance(magnitude, Tensor) else float(magnitude) - 0.5
+        x = (edge - side * d) / s
+        return (w * torch.special.erfc(x * (1.0 / math.sqrt(2.0)))).sum(0) * 0.5
 
-    The buffers travel in checkpoints, so a decoder with the same weights uses
-    the very same integers; only the element-wise quantisation runs on floats,
-    and it uses exact comparisons (``bucketize``) and power-of-two scalings.
+    def first_split(self, elements: Tensor) -> Tensor:
+        """First split of the open magnitude interval, int64 [A]: a power of two >= 2
+        near the median of |s| (0.674 x the mixture's standard deviation), chosen
+        by exact comparisons so encoder and decoder agree."""
+        d, s, w = self._select(elements)
+        var = (w * (s * s + d * d)).sum(0) * (0.674**2)
+        # round(log2(sqrt(var))) = k  <=>  2**(2k-1) <= var < 2**(2k+1)
+        bounds = torch.tensor([2.0 ** (2 * k + 1) for k in range(_ESCAPE_LOG2)], dtype=var.dtype)
+        k = torch.bucketize(var, bounds, right=True).clamp_(1, _ESCAPE_LOG2)
+        return torch.ones_like(k) << k
+
+    def _select(self, elements: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        if elements is None:
+            return self.offsets, self.scales, self.weights
+        return tuple(t.index_select(1, elements) for t in (self.offsets, self.scales, self.weights))
+
+
+class BinaryDecisionTables(nn.Module):
+    """The shared rANS tables: ``T`` two-symbol CDFs plus one bypass-only CDF.
+
+    Row t < T: ``[0, f_t, 2**16 - 1, 2**16]``: outcome 0 ("in the first part")
+    with frequency f_t, outcome 1 with ``2**16 - 1 - f_t``, and a 1-count
+    overflow bin the decisions never use. Row T: ``[0, 1, 2**16]`` with offset
+    -1: every value v >= 0 lands in the overflow bin (probability 1 - 2**-16),
+    so it costs bypass bits only. (No bin may have frequency 2**16: compressai's
+    coder stores frequencies as uint16.)
     """
 
-    scale_bounds: Tensor
-    offset_step_exp: Tensor
-    half_width: Tensor
-    weight_bounds: Tensor
-    weight_values: Tensor
-    component_cdf: Tensor
-
-    _BUFFERS = ("scale_bounds", "offset_step_exp", "half_width", "weight_bounds", "weight_values", "component_cdf")
+    cdfs: Tensor
+    cdf_lengths: Tensor
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("scale_bounds", torch.Tensor())  # float32 [J-1]
-        self.register_buffer("offset_step_exp", torch.IntTensor())  # int32 [J]
-        self.register_buffer("half_width", torch.IntTensor())  # int32 [J]
-        self.register_buffer("weight_bounds", torch.Tensor())  # float32 [I]
-        self.register_buffer("weight_values", torch.LongTensor())  # int64 [I+1]
-        self.register_buffer("component_cdf", torch.IntTensor())  # int32 [J, PHASES, width]
-        self.register_buffer("support_classes", torch.tensor(SUPPORT_CLASSES, dtype=torch.int32), persistent=False)
+        self.register_buffer("cdfs", torch.IntTensor())  # int32 [T+1, 4], bypass row zero-padded
+        self.register_buffer("cdf_lengths", torch.IntTensor())  # int32 [T+1]
 
-    # -- building the stored tables --------------------------------------------
+    BUFFERS = ("cdfs", "cdf_lengths")
+
+    @property
+    def bypass_row(self) -> int:
+        return int(self.cdfs.shape[0]) - 1
+
     def built(self) -> bool:
-        return all(getattr(self, name).numel() > 0 for name in self._BUFFERS)
+        return all(getattr(self, name).numel() > 0 for name in self.BUFFERS)
 
     @torch.no_grad()
     def update(self, force: bool = False) -> bool:
-        """Build the stored tables (deterministic; float64 maths rounded to integers)."""
         if self.built() and not force:
             return False
-        device = self.component_cdf.device
-        f64 = dict(dtype=torch.float64, device=device)
-        j = torch.arange(NUM_SCALE_LEVELS, **f64)
-        sigma = SCALE_MIN * torch.exp2(j / SCALE_LEVELS_PER_OCTAVE)
-        scale_bounds = SCALE_MIN * torch.exp2((j[:-1] + 0.5) / SCALE_LEVELS_PER_OCTAVE)
-        # offset step 2**e / PHASES with 2**e / PHASES <= sigma / 4 (and e >= 0)
-        e = torch.floor(torch.log2(sigma * OFFSET_STEP_PER_SCALE * PHASES)).clamp_(min=0)
-        half_width = torch.ceil(TAIL_SIGMAS * sigma)
-        i = torch.arange(1, WEIGHT_LEVELS + 1, **f64)
-        weight_bounds = torch.exp2((i - WEIGHT_LEVELS - 0.5) / WEIGHT_LEVELS_PER_OCTAVE)
-        weight_values = torch.round(torch.exp2((i - WEIGHT_LEVELS) / WEIGHT_LEVELS_PER_OCTAVE + WEIGHT_BITS))
-        weight_values = torch.cat([torch.zeros(1, **f64), weight_values])
-        # G[j, f, m] = Phi((m - 1/2 - f / PHASES) / sigma_j): CDF at the lower edge of symbol n + m
-        m = torch.arange(-_TABLE_SHIFT, _TABLE_SHIFT + 1, **f64)
-        phase = torch.arange(PHASES, **f64) / PHASES
-        x = (m[None, None, :] - 0.5 - phase[None, :, None]) / sigma[:, None, None]
-        g = torch.round(0.5 * torch.erfc(-x / math.sqrt(2.0)) * 2.0**CDF_FIXED_POINT_BITS)
-        g = torch.cummax(g, dim=-1).values  # monotone in m by construction
-        self.scale_bounds = scale_bounds.float()
-        self.offset_step_exp = e.int()
-        self.half_width = half_width.int()
-        self.weight_bounds = weight_bounds.float()
-        self.weight_values = weight_values.long()
-        self.component_cdf = g.int()
+        device = self.cdfs.device
+        total = 1 << CDF_PRECISION
+        # minority probabilities 2**-16 .. just below 1/2, geometric; then 1/2; then mirrored
+        steps = -MIN_PROB_LOG2 * PROB_LEVELS_PER_OCTAVE
+        low = torch.exp2(torch.arange(steps, dtype=torch.float64) / PROB_LEVELS_PER_OCTAVE + MIN_PROB_LOG2)
+        levels = torch.cat([low, torch.tensor([0.5], dtype=torch.float64), 1.0 - low.flip(0)])
+        freq = torch.round(levels * total).clamp_(1, total - 2).long()
+        rows = torch.stack([torch.zeros_like(freq), freq, torch.full_like(freq, total - 1), torch.full_like(freq, total)], 1)
+        bypass = torch.tensor([[0, 1, total, 0]])
+        self.cdfs = torch.cat([rows, bypass]).int().to(device)
+        lengths = [4] * rows.shape[0] + [3]
+        self.cdf_lengths = torch.tensor(lengths, dtype=torch.int32, device=device)
         return True
 
-    # -- per-picture tables ----------------------------------------------------
-    @torch.no_grad()
-    def component_keys(self, weights: Tensor, means: Tensor, scales: Tensor, center: Tensor) -> Tensor:
-        """Quantise mixture parameters to canonical integer component keys.
+    def rows_for(self, prob: Tensor) -> Tensor:
+        """Table row (int64) for decision probabilities P(outcome 0), float32 in [0, 1].
 
-        weights, means, scales: [..., K] (weights summing to 1 over K, scales
-        raw; anything below 0.11 counts as 0.11); center: [...] coding centre.
-        Returns int64 [n, K] (n = number of elements), sorted along K.
+        The level nearest in log2 of the minority probability (levels 2**(j/32 - 16),
+        j < 512, then 1/2, then mirrored), from float ops only, so identical
+        inputs give identical rows.
         """
-        k = weights.shape[-1]
-        weights = weights.reshape(-1, k).float()
-        scales = scales.reshape(-1, k).float()
-        offsets = (means.reshape(-1, k) - center.reshape(-1, 1)).float()
-        scale_bounds, step_exp = self.scale_bounds, self.offset_step_exp
-        j = torch.bucketize(scales.contiguous(), scale_bounds)  # [n, K], 0..J-1
-        # exact: multiplying by a power of two (built from Python floats) and rounding
-        inv_step_table = [PHASES * 2.0**-e for e in step_exp.tolist()]
-        inv_step = torch.tensor(inv_step_table, dtype=torch.float32, device=j.device)[j]
-        q = torch.round(offsets * inv_step).clamp_(-MAX_OFFSET * PHASES, MAX_OFFSET * PHASES)
-        dq = q.long() << step_exp.long()[j]  # offset in 1/PHASES units
-        dq = dq.clamp_(-MAX_OFFSET * PHASES, MAX_OFFSET * PHASES)
-        cell = (j.long() << (_PHASE_FIELD + _OFFSET_FIELD)) | ((dq + MAX_OFFSET * PHASES) // PHASES) | (
-            (dq % PHASES) << _OFFSET_FIELD
-        )
-        # merge components that fall in the same cell, then quantise the weights
-        same = cell[:, :, None] == cell[:, None, :]
-        merged = (same * weights[:, None, :]).sum(-1)
-        earlier = torch.tril(torch.ones(k, k, dtype=torch.bool, device=same.device), diagonal=-1)
-        duplicate = (same & earlier).any(-1)
-        merged = merged.masked_fill(duplicate, 0.0)
-        i = torch.bucketize(merged.contiguous(), self.weight_bounds).long()
-        keys = torch.where(i > 0, (cell << _WEIGHT_FIELD) | i, torch.zeros_like(i))
-        return torch.sort(keys, dim=-1).values
+        steps = -MIN_PROB_LOG2 * PROB_LEVELS_PER_OCTAVE
+        minority = torch.minimum(prob, 1.0 - prob).clamp_(min=2.0 ** (MIN_PROB_LOG2 - 1))
+        j = ((torch.log2(minority) - MIN_PROB_LOG2) * PROB_LEVELS_PER_OCTAVE).round_().clamp_(0, steps - 1).long()
+        rows = torch.where(prob < 0.5, j, 2 * steps - j)
+        return rows.masked_fill_(prob == 0.5, steps)
 
-    @torch.no_grad()
-    def build(self, component_keys: Tensor) -> CodingTables:
-        """Distinct mixtures -> integer CDF rows; one table index per element."""
-        keys = component_keys.cpu()
-        rows, inverse = _unique_rows(keys)
-        u, k = rows.shape
-        weight_idx = rows & ((1 << _WEIGHT_FIELD) - 1)
-        cell = rows >> _WEIGHT_FIELD
-        n = (cell & ((1 << _OFFSET_FIELD) - 1)) - MAX_OFFSET
-        f = (cell >> _OFFSET_FIELD) & ((1 << _PHASE_FIELD) - 1)
-        j = cell >> (_OFFSET_FIELD + _PHASE_FIELD)
-        tables = self._cpu_tables()
-        w = tables["weight_values"][weight_idx]  # [U, K] int64, 0 for dropped components
-        active = w > 0
-        dq = n * PHASES + f
-        reach = (dq.abs() + PHASES - 1) // PHASES + tables["half_width"][j].long()
-        radius = torch.where(active, reach, torch.zeros_like(reach)).amax(-1).clamp_(1, MAX_SUPPORT)
-        classes = tables["support_classes"]
-        cls = torch.bucketize(radius.int(), classes)  # smallest class >= radius
-        order = torch.argsort(cls, stable=True)
-        position = torch.empty_like(order)
-        position[order] = torch.arange(u)
-        g_flat = tables["component_cdf"].reshape(-1).long()
-        base = (j * PHASES + f) * _TABLE_WIDTH + _TABLE_SHIFT - n  # [U, K]
-        total = w.sum(-1, keepdim=True) << CDF_FIXED_POINT_BITS  # [U, 1]
-        blocks, lengths, offsets = [], [], []
-        for c in torch.unique(cls).tolist():
-            r = SUPPORT_CLASSES[c]
-            sel = order[cls[order] == c]
-            edges = torch.arange(-r, r + 2)  # lower edges of symbols -R .. R+1
-            base_c, w_c = base[sel], w[sel]
-            cum = torch.zeros(sel.numel(), edges.numel(), dtype=torch.int64)
-            for comp in range(k):  # fixed-point mixture CDF: sum_k W_k G[j_k, f_k, edge - n_k]
-                g = g_flat.index_select(0, (base_c[:, comp, None] + edges).reshape(-1))
-                cum += w_c[:, comp, None] * g.view(sel.numel(), -1)
-            blocks.append(_quantized_cdf(cum, total[sel]))
-            lengths.append(torch.full((sel.numel(),), 2 * r + 3, dtype=torch.int32))
-            offsets.append(torch.full((sel.numel(),), -r, dtype=torch.int32))
-        return CodingTables(
-            blocks=tuple(blocks),
-            cdf_lengths=torch.cat(lengths),
-            offsets=torch.cat(offsets),
-            indexes=position[inverse].int(),
-        )
-
-    def _cpu_tables(self) -> dict[str, Tensor]:
-        names = ("half_width", "weight_values", "component_cdf", "support_classes")
-        return {name: getattr(self, name).cpu() for name in names}
+    def coder_lists(self) -> tuple[list[list[int]], list[int], list[int]]:
+        """(cdfs, cdf_lengths, offsets) as compressai's coder takes them."""
+        lengths = self.cdf_lengths.tolist()
+        cdfs = [row[:n] for row, n in zip(self.cdfs.tolist(), lengths)]
+        return cdfs, lengths, [0] * (len(lengths) - 1) + [-1]
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (restoring its previous state).
+class _Channel(ABC):
+    """Where decisions go (encoder) or come from (decoder); records table rows per round."""
 
-    Creating hundreds of thousands of small lists otherwise triggers repeated
-    full-heap collections that cost several times the list creation itself.
+    def __init__(self, tables: BinaryDecisionTables) -> None:
+        self.tables = tables
+        self.trace: list[Tensor] = []  # int32 table rows, one tensor per round
+
+    @abstractmethod
+    def decide(self, rows: Tensor, truth: Tensor | None) -> Tensor:
+        """One binary decision per row; returns the outcomes (bool, True = second part)."""
+
+    @abstractmethod
+    def bypass(self, values: Tensor | None, count: int) -> Tensor:
+        """``count`` non-negative integers in bypass mode; returns them (int64)."""
+
+
+class _EncoderChannel(_Channel):
+    def __init__(self, tables: BinaryDecisionTables) -> None:
+        super().__init__(tables)
+        self._symbols: list[Tensor] = []
+        self._rows: list[Tensor] = []
+
+    def decide(self, rows: Tensor, truth: Tensor | None) -> Tensor:
+        assert truth is not None
+        self.trace.append(rows.int())
+        self._rows.append(rows)
+        self._symbols.append(truth.long())
+        return truth
+
+    def bypass(self, values: Tensor | None, count: int) -> Tensor:
+        assert values is not None
+        rows = torch.full((count,), self.tables.bypass_row, dtype=torch.int64)
+        self.trace.append(rows.int())
+        self._rows.append(rows)
+        self._symbols.append(values.long())
+        return values
+
+    def finish(self) -> bytes:
+        cdfs, lengths, offsets = self.tables.coder_lists()
+        symbols = torch.cat(self._symbols).tolist() if self._symbols else []
+        rows = torch.cat(self._rows).tolist() if self._rows else []
+        return ans.RansEncoder().encode_with_indexes(symbols, rows, cdfs, lengths, offsets)
+
+
+class _DecoderChannel(_Channel):
+    def __init__(self, tables: BinaryDecisionTables, string: bytes) -> None:
+        super().__init__(tables)
+        self._decoder = ans.RansDecoder()
+        self._decoder.set_stream(string)
+        self._lists = tables.coder_lists()
+
+    def _decode(self, rows: Tensor) -> Tensor:
+        self.trace.append(rows.int())
+        cdfs, lengths, offsets = self._lists
+        values = self._decoder.decode_stream(rows.tolist(), cdfs, lengths, offsets)
+        return torch.from_numpy(np.fromiter(values, dtype=np.int64, count=len(values)))
+
+    def decide(self, rows: Tensor, truth: Tensor | None) -> Tensor:
+        return self._decode(rows).bool()
+
+    def bypass(self, values: Tensor | None, count: int) -> Tensor:
+        return self._decode(torch.full((count,), self.tables.bypass_row, dtype=torch.int64))
+
+
+def _split_probability(first: Tensor, total: Tensor) -> Tensor:
+    """first / total clamped to [0, 1]; 1/2 where the masses underflowed to 0."""
+    prob = first / total
+    return torch.where(total > 0, prob, torch.full_like(prob, 0.5)).nan_to_num_(0.5).clamp_(0.0, 1.0)
+
+
+def code_mixture_symbols(params: MixtureParams, channel: _Channel, symbols: Tensor | None) -> Tensor:
+    """The one round loop shared by encoder and decoder (see module docstring).
+
+    symbols: int64 [n] (encoder: the truth; decoder: None). Returns the symbols
+    (int64 [n]) as decided. Outcome ``True`` means "not in the first part".
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    n = params.num_elements
+    tables = channel.tables
+    out = torch.zeros(n, dtype=torch.int64)
+    if n == 0:
+        return out
+    t_neg = params.tail(None, -1.0, 1)  # P(s <= -1)
+    t_pos = params.tail(None, 1.0, 1)  # P(s >= 1)
+    # round 0: is s == 0 ?
+    p_zero = (1.0 - t_neg - t_pos).nan_to_num_(0.5).clamp_(0.0, 1.0)
+    nonzero = channel.decide(tables.rows_for(p_zero), None if symbols is None else symbols != 0)
+    active = nonzero.nonzero().squeeze(1)
+    if active.numel() == 0:
+        return out
+    # round 1: which side ?
+    t_neg, t_pos = t_neg[active], t_pos[active]
+    truth = None if symbols is None else symbols[active] > 0
+    positive = channel.decide(tables.rows_for(_split_probability(t_neg, t_neg + t_pos)), truth)
+    side = torch.where(positive, 1.0, -1.0)
+    sign = torch.where(positive, 1, -1)
+    magnitude = None if symbols is None else symbols[active].abs()
+    lo = torch.ones_like(active)  # magnitude interval [lo, hi); hi == 0 means open
+    hi = torch.zeros_like(active)
+    grow = params.first_split(active)  # where the open interval is split next
+    t_lo = torch.where(positive, t_pos, t_neg)  # mass of [lo, inf) on this side
+    t_hi = torch.zeros_like(t_lo)  # mass of [hi, inf)
+    escaped: list[tuple[Tensor, Tensor, Tensor | None]] = []
+    while active.numel() > 0:
+        open_ = hi == 0
+        mid = torch.where(open_, grow, (lo + hi) // 2)
+        t_mid = params.tail(active, side, mid)
+        truth = None if magnitude is None else magnitude >= mid
+        upper = channel.decide(tables.rows_for(_split_probability(t_lo - t_mid, t_lo - t_hi)), truth)
+        lo = torch.where(upper, mid, lo)
+        t_lo = torch.where(upper, t_mid, t_lo)
+        hi = torch.where(upper, hi, mid)
+        grow = torch.where(open_ & upper, 2 * mid, grow)
+        t_hi = torch.where(upper, t_hi, t_mid)
+        done = ((hi - lo) == 1).nonzero().squeeze(1)
+        out.index_copy_(0, active.index_select(0, done), sign.index_select(0, done) * lo.index_select(0, done))
+        escape = (hi == 0) & (lo >= ESCAPE_MAGNITUDE)
+        if escape.any():
+            escaped.append((active[escape], sign[escape], None if magnitude is None else magnitude[escape]))
+        keep = ((hi - lo != 1) & ~escape).nonzero().squeeze(1)
+        active, side, sign, lo, hi, grow, t_lo, t_hi = (
+            t.index_select(0, keep) for t in (active, side, sign, lo, hi, grow, t_lo, t_hi)
+        )
+        magnitude = None if magnitude is None else magnitude.index_select(0, keep)
+    if escaped:  # last round: the rest of every escaped magnitude, as bypass bits
+        elements = torch.cat([e for e, _, _ in escaped])
+        signs = torch.cat([s for _, s, _ in escaped])
+        rest = None if symbols is None else torch.cat([m for _, _, m in escaped]) - ESCAPE_MAGNITUDE
+        rest = channel.bypass(rest, elements.numel())
+        out[elements] = signs * (rest + ESCAPE_MAGNITUDE)
+    return out
 
 
-def _unique_rows(keys: Tensor) -> tuple[Tensor, Tensor]:
-    """Distinct rows of int64 [n, K] component keys and each row's index."""
-    k = keys.shape[1]
-    if k * _COMPONENT_BITS <= 63:
-        packed = keys[:, 0].clone()
-        for c in range(1, k):
-            packed |= keys[:, c] << (c * _COMPONENT_BITS)
-        values, inverse = torch.unique(packed, return_inverse=True)
-        mask = (1 << _COMPONENT_BITS) - 1
-        rows = torch.stack([(values >> (c * _COMPONENT_BITS)) & mask for c in range(k)], dim=1)
-        return rows, inverse
-    rows, inverse = torch.unique(keys, dim=0, return_inverse=True)
-    return rows, inverse
+def encode_mixture_symbols(
+    params: MixtureParams, symbols: Tensor, tables: BinaryDecisionTables
+) -> tuple[bytes, list[Tensor]]:
+    """int64 symbols [n] (|s| <= MAX_MAGNITUDE) -> (bytes, per-round table rows)."""
+    if symbols.numel() != params.num_elements:
+        raise ValueError(f"{symbols.numel()} symbols for {params.num_elements} mixtures")
+    if symbols.numel() and int(symbols.abs().max()) > MAX_MAGNITUDE:
+        raise ValueError(f"symbols must satisfy |s| <= {MAX_MAGNITUDE}; clamp them first")
+    channel = _EncoderChannel(tables)
+    code_mixture_symbols(params, channel, symbols.long().cpu())
+    return channel.finish(), channel.trace
 
 
-def _quantized_cdf(cum: Tensor, total: Tensor) -> Tensor:
-    """Fixed-point CDF values at the 2R+2 symbol edges -> 16-bit rANS CDF rows.
-
-    cum: int64 [U, 2R+2], non-decreasing, within [0, total]; total: int64 [U, 1].
-    Returns int32 [U, 2R+3]: 2R+1 symbol bins plus the overflow bin (the mass
-    outside the support), each with frequency >= 1, summing to 2**16.
-    """
-    bins = torch.cat([cum.diff(dim=1), total - (cum[:, -1:] - cum[:, :1])], dim=1)
-    nbins = bins.shape[1]
-    spare = (1 << CDF_PRECISION) - nbins
-    freq = 1 + bins * spare // total  # floor; sum <= 2**16 since sum(bins) == total
-    remainder = (1 << CDF_PRECISION) - freq.sum(1, keepdim=True)
-    freq.scatter_add_(1, freq.argmax(1, keepdim=True), remainder)
-    return torch.nn.functional.pad(freq.cumsum(1), (1, 0)).int()
+def decode_mixture_symbols(
+    params: MixtureParams, string: bytes, tables: BinaryDecisionTables
+) -> tuple[Tensor, list[Tensor]]:
+    """bytes -> (int64 symbols [n], per-round table rows)."""
+    channel = _DecoderChannel(tables, string)
+    return code_mixture_symbols(params, channel, None), channel.trace
