@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, nargs="+", help="anchor CRFs (default: x264/x265 23 27 31 35; svtav1 27 35 43 51)")
     p.add_argument("--crop", action="store_true", help="crop to the codec multiple instead of padding (stated in output)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--sequences", nargs="+", help="evaluate only these sequences of the manifest (by name)")
     p.add_argument("--workers", type=int, default=1, help="sequences coded in parallel processes (default 1)")
     p.add_argument("--threads", type=int, help="torch threads per worker (default: unchanged with one worker, else CPU cores / workers)")
     p.add_argument("--out", required=True, help="output folder (results.json, results.md, plots/, cache/)")
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = ["tools/eval.py", *(sys.argv[1:] if argv is None else argv)]
     options = EvalOptions(
         dataset=args.dataset, root=args.root, out=args.out, configs=tuple(configs), weights=args.weights,
-        frames=args.frames, intra_period=args.intra_period,
+        frames=args.frames, sequences=tuple(args.sequences) if args.sequences else None, intra_period=args.intra_period,
         qualities=tuple(args.qualities) if args.qualities else None, anchors=args.anchors, presets=args.preset,
         crfs=tuple(args.crf) if args.crf else None, crop=args.crop, device=args.device, workers=args.workers, threads=args.threads,
         progress=sys.stderr.isatty(), command=tuple(command),

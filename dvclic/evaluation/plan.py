@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -24,6 +24,7 @@ class EvalOptions:
     configs: model config YAMLs; ``None`` entries mean the shipped default model (or, with
         ``weights``, the config embedded in those weights).
     frames: code at most N frames of each sequence (None: all).
+    sequences: evaluate only these manifest sequences (None: all of them).
     intra_period: I-frame period for dvclic and keyint for the anchors (>= 1, or -1: first only).
     qualities: dvclic quality indices (None: all of each model's).
     anchors: anchor families (``x264``, ``x265``, ``svtav1``); presets: one label per family and preset.
@@ -40,6 +41,7 @@ class EvalOptions:
     configs: tuple[str | None, ...] = (None,)
     weights: str | None = None
     frames: int | None = None
+    sequences: tuple[str, ...] | None = None
     intra_period: int = 12
     qualities: tuple[int, ...] | None = None
     anchors: tuple[str, ...] = ("x264", "x265")
@@ -116,6 +118,12 @@ def plan_evaluation(opt: EvalOptions) -> Plan:
     (for the files: all of their problems at once)."""
     _check_options(opt)
     manifest = load_manifest(opt.dataset)
+    if opt.sequences is not None:
+        known = {s.name for s in manifest.sequences}
+        unknown = sorted(set(opt.sequences) - known)
+        if unknown:
+            raise EvaluationError(f"{opt.dataset}: no sequences named {unknown}; it has {sorted(known)}")
+        manifest = replace(manifest, sequences=tuple(s for s in manifest.sequences if s.name in opt.sequences))
     sequences = resolve_manifest(manifest, opt.root, frames=opt.frames)
     device = str(resolve_device(opt.device))
     models = [resolve_model(cfg, opt.weights) for cfg in opt.configs]
