@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from types import MappingProxyType
 from typing import Sequence
 
 from ..errors import DvclicError
@@ -13,6 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="train", description="Train a dvclic model on a staged schedule.")
     p.add_argument("--config", required=True, help="training config YAML (configs/train/*.yaml)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs, weights.pt")
+    p.add_argument("--model", help="model config YAML replacing the training config's `model` (same schedule)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
@@ -26,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         cfg = load_train_config(args.config)
+        if args.model:
+            cfg = replace(cfg, model=args.model, raw=MappingProxyType({**cfg.raw, "model": args.model}))
         weights = Trainer(cfg, args.out, device=args.device).run(resume=args.resume)
     except DvclicError as exc:
         print(f"error: {exc}", file=sys.stderr)
