@@ -84,16 +84,21 @@ def save_weights(model: VideoCodecModel, cfg: ModelConfig, path: str | Path, *, 
     blob = {"format": FORMAT, "version": VERSION, "config": cfg.to_dict(), "state_dict": state,
             "provenance": provenance or {}}
     path = Path(path)
+    atomic_torch_save(blob, path)
+    return file_sha256(path)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temp file beside ``path``, renamed into place on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
+            torch.save(obj, f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return file_sha256(path)
 
 
 def load_weights(name_or_path: str | Path, *, device: str | torch.device = "cpu") -> LoadedWeights:

@@ -23,14 +23,15 @@ class ArgParser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str, order: str = "WxH") -> tuple[int, int]:
+    """Parse ``AxB`` into two positive ints, in the order the option documents."""
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
+        a, b = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WxH, got {text!r}") from None
-    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"expected {order}, got {text!r}") from None
+    if a <= 0 or b <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return w, h
+    return a, b
 
 
 def _fps(text: str) -> Fraction:
@@ -84,7 +85,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--refine-steps", type=int, default=0,
                    help="encode-time SGA latent refinement steps for I-frames and residuals (0: off)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--size", type=_size, help="WxH for raw .yuv input (default: from the file name)")
+    p.add_argument("--size", type=parse_size, help="WxH for raw .yuv input (default: from the file name)")
     p.add_argument("--fps", type=_fps, help="frame rate for raw .yuv input")
     p.add_argument("--bit-depth", type=int, choices=[8, 10], help="bit depth of raw .yuv input")
     p.add_argument("--recon", help="also write the encoder's reconstruction (y4m/yuv/mp4/DIR/)")

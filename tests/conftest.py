@@ -25,6 +25,15 @@ def _deterministic_cpu():
     yield
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: on a 2-core machine extra intra-op threads only add contention."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_config():
     """A small but complete model config (every part real, widths shrunk)."""

@@ -14,13 +14,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KODIM23 = DATA / "images" / "kodak" / "kodim23.png"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny tensors: on the shared 2-core machine, intra-op threads only add contention.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _constant_rgb(value: tuple[float, float, float], height: int = 4, width: int = 6) -> torch.Tensor:

@@ -19,13 +19,7 @@ from dvclic.video.pyav_source import frame_to_yuv
 from .conftest import shared_file
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Metrics run in this process; one thread avoids OpenMP spinning on a shared, busy CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _reencode(frames, spec: AnchorSpec, width: int, height: int, fps: Fraction, bit_depth: int):

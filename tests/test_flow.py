@@ -29,16 +29,7 @@ FLOW_DIR = Path(__file__).resolve().parents[1] / "flow"
 KODIM05 = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "kodak" / "kodim05.png"
 
 
-@pytest.fixture(autouse=True)
-def _single_thread() -> Iterator[None]:
-    # The tensors here are tiny, and on a shared 2-core machine intra-op threads
-    # spin against other processes (measured 5x slower than one thread).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _gen(seed: int = 0) -> torch.Generator:

@@ -41,13 +41,7 @@ def needs(*paths: Path) -> pytest.MarkDecorator:
     return pytest.mark.skipif(bool(missing), reason=f"needs ../shared/data files: {', '.join(missing)}")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Small frames: on the shared 2-core machine, intra-op threads only add contention.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def read_all(path: Path, **kwargs) -> tuple[VideoInfo, list[YUVFrame]]:

@@ -11,18 +11,12 @@ import json
 import sys
 from typing import Any, Sequence
 
-from ..cli import EXIT_USER_ERROR, ArgParser
+from ..cli import EXIT_USER_ERROR, ArgParser, parse_size
 from ..errors import DvclicError
 
 
 def _size_hw(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW (height x width), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return h, w
+    return parse_size(text, "HxW (height x width)")
 
 
 def _fmt_s(seconds: float) -> str:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ..checkpoint import save_weights
+from ..checkpoint import atomic_torch_save, save_weights
 from ..config import ModelConfig, load_model_config
 from ..errors import InputError
 from ..metrics import psnr_rgb
@@ -100,17 +99,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _parts(model: VideoCodecModel) -> dict[str, nn.Module]:
     pf = model.pframe
     return {"intra": model.intra, "estimator": pf.estimator, "motion_codec": pf.motion_codec,
@@ -143,7 +131,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        _atomic_save({
+        atomic_torch_save({
             "model": self.model.state_dict(), "optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
             "stage": self.stage_idx, "step": self.step, "global_step": self.global_step, "rng": _rng_state(),
             "model_config": self.model_cfg.to_dict(), "train_config": dict(self.cfg.raw),
