@@ -83,7 +83,7 @@ def protocol_record(plan: Plan) -> dict[str, Any]:
         "metrics": {
             "psnr_rgb": "mean over frames of PSNR on RGB in [0,1] (peak 1)",
             "psnr_yuv": "mean over frames of (6*PSNR_Y + PSNR_U + PSNR_V)/8, peak 2^bit_depth-1",
-            "ms_ssim": "mean over frames of MS-SSIM on RGB (pytorch-msssim; fewer scales below 161 px)",
+            "ms_ssim": "mean over frames of MS-SSIM on RGB (pytorch-msssim, 5 scales; smaller Gaussian windows below 161 px, see dvclic.metrics)",
             "bpp": "bytes*8/(W*H*frames) with the coded W x H; dvclic: every byte of the .dvc file; "
                    "anchors: all packet bytes + extradata",
             "encode_fps": "dvclic: encode_file wall time (read, colour conversion, coding, writing); "
