@@ -10,11 +10,12 @@ import argparse
 import json
 import sys
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 from .errors import DvclicError
 
 EXIT_USER_ERROR = 2
+T = TypeVar("T")
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -60,17 +61,23 @@ def _progress_bar(desc: str, enabled: bool) -> tuple[Callable[[int, int | None],
     return update, bar.close
 
 
-def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str]) -> int:
+def call_guarded(fn: Callable[[], T]) -> tuple[int, T | None]:
+    """Run ``fn``; user errors become one ``error:`` line on stderr and exit code 2."""
     try:
-        summary = fn()
+        return 0, fn()
     except DvclicError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return EXIT_USER_ERROR, None
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        return 130
-    print(json.dumps(summary) if as_json else describe(summary))
-    return 0
+        return 130, None
+
+
+def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str]) -> int:
+    rc, summary = call_guarded(fn)
+    if rc == 0:
+        print(json.dumps(summary) if as_json else describe(summary))
+    return rc
 
 
 def encode_main(argv: Sequence[str] | None = None) -> int:

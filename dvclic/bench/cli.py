@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any, Sequence
 
-from ..cli import EXIT_USER_ERROR, ArgParser, parse_size
+from ..cli import ArgParser, call_guarded, parse_size
 from ..errors import DvclicError
 
 
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .runner import BenchOptions, parse_codec_args, run_benchmark
 
-    try:
+    def work() -> dict:
         if args.codec_args and not args.codec:
             raise DvclicError("--codec-args needs --codec")
         options = BenchOptions(
@@ -97,13 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=args.config, weights=args.weights, device=args.device, frames=args.frames, quality=args.quality,
             picture=args.picture, compare=args.compare, warmup=args.warmup, repeat=args.repeat, threads=args.threads,
         )
-        result = run_benchmark(options)
-    except DvclicError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return run_benchmark(options)
+
+    rc, result = call_guarded(work)
+    if rc:
+        return rc
     table = format_table(result)
     if args.json:
         print(table, file=sys.stderr)
