@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from fractions import Fraction
 from typing import Callable, Sequence, TypeVar
 
@@ -16,6 +17,12 @@ from .errors import DvclicError
 
 EXIT_USER_ERROR = 2
 T = TypeVar("T")
+
+
+def quiet_third_party_warnings() -> None:
+    """Hide compressai's import-time torch.jit.script deprecation warning, so a user error
+    stays the only line on stderr."""
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -98,6 +105,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--recon", help="also write the encoder's reconstruction (y4m/yuv/mp4/DIR/)")
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     args = p.parse_args(argv)
+    quiet_third_party_warnings()
 
     def work() -> dict:
         from .api import encode_file
@@ -131,6 +139,7 @@ def decode_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     args = p.parse_args(argv)
+    quiet_third_party_warnings()
 
     def work() -> dict:
         from .api import decode_file

@@ -8,8 +8,8 @@ import argparse
 import json
 import sys
 
+from dvclic.cli import quiet_third_party_warnings
 from dvclic.errors import DvclicError
-from dvclic.image_eval import evaluate_images
 
 
 def main() -> int:
@@ -22,6 +22,9 @@ def main() -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    quiet_third_party_warnings()
+    from dvclic.image_eval import evaluate_images
+
     try:
         res = evaluate_images(args.weights, args.images, qualities=args.qualities, refine_steps=args.refine_steps,
                               device=args.device, limit=args.limit,

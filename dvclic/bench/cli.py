@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any, Sequence
 
-from ..cli import ArgParser, call_guarded, parse_size
+from ..cli import ArgParser, call_guarded, parse_size, quiet_third_party_warnings
 from ..errors import DvclicError
 
 
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_third_party_warnings()
     from .runner import BenchOptions, parse_codec_args, run_benchmark
 
     def work() -> dict:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from ..cli import EXIT_USER_ERROR, ArgParser
+from ..cli import EXIT_USER_ERROR, ArgParser, quiet_third_party_warnings
 from ..errors import DvclicError
 
 
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_third_party_warnings()
     from .plan import EvalOptions
     from .runner import evaluate
 

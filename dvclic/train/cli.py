@@ -8,6 +8,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Sequence
 
+from ..cli import quiet_third_party_warnings
 from ..errors import DvclicError
 
 
@@ -20,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
     args = p.parse_args(argv)
+    quiet_third_party_warnings()
     import torch
 
     from .config import load_train_config
