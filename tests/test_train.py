@@ -123,3 +123,17 @@ def test_torchrun_two_ranks_keep_identical_parameters(tmp_path, tiny_model_yaml)
     assert a.keys() == b.keys()
     for k, v in a.items():
         assert torch.equal(v, b[k]), k
+
+
+def test_amp_bf16_step_runs_and_keeps_parameters_fp32(tmp_path, tiny_model_yaml):
+    raw = tiny_train_dict(tiny_model_yaml, steps=1)
+    raw["amp"] = True
+    raw["val"] = None
+    del raw["val"]
+    trainer = Trainer(train_config_from_dict(raw), tmp_path / "amp", device="cpu")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items() if v.is_floating_point()}
+    trainer.run()
+    after = trainer.model.state_dict()
+    assert all(after[k].dtype == torch.float32 for k in before)
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained
+    assert all(torch.isfinite(after[k]).all() for k in before)
