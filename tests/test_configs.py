@@ -12,7 +12,7 @@ from dvclic.train.config import load_train_config
 
 from .conftest import REPO
 
-MODEL_CONFIGS = sorted((REPO / "configs" / "models").glob("*.yaml"))
+MODEL_CONFIGS = sorted((REPO / "configs" / "models").rglob("*.yaml"))
 TRAIN_CONFIGS = sorted((REPO / "configs" / "train").glob("*.yaml"))
 
 
