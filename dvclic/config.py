@@ -90,13 +90,20 @@ def _spec(raw: Any, key: str, where: str) -> ComponentSpec:
     return ComponentSpec(name=str(raw[key]), params=MappingProxyType(params))
 
 
+def check_mapping(raw: Any, allowed: set[str], *, what: str, source: str,
+                  error: type[ConfigError] = ConfigError) -> Mapping[str, Any]:
+    """``raw`` must be a mapping with only ``allowed`` keys; else ``error`` naming the problem."""
+    if not isinstance(raw, Mapping):
+        raise error(f"{source}: {what} must be a mapping")
+    unknown = set(raw) - allowed
+    if unknown:
+        raise error(f"{source}: unknown keys {sorted(unknown)}; valid keys: {sorted(allowed)}")
+    return raw
+
+
 def model_config_from_dict(raw: Any, source: str = "<dict>") -> ModelConfig:
     """Validate a parsed YAML mapping; raises ConfigError naming the problem."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: a model config must be a mapping")
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(f"{source}: unknown keys {sorted(unknown)}; valid keys: {sorted(_TOP_KEYS)}")
+    check_mapping(raw, _TOP_KEYS, what="a model config", source=source)
     missing = {"name", "intra", "motion", "residual", "estimator"} - set(raw)
     if missing:
         raise ConfigError(f"{source}: missing keys {sorted(missing)}")
@@ -138,5 +145,5 @@ def load_model_config(path: str | Path) -> ModelConfig:
     return model_config_from_dict(load_yaml(path), str(path))
 
 
-__all__ = ["ComponentSpec", "ConfigError", "ModelConfig", "asdict", "load_model_config", "load_yaml",
+__all__ = ["ComponentSpec", "ConfigError", "ModelConfig", "asdict", "check_mapping", "load_model_config", "load_yaml",
            "model_config_from_dict"]

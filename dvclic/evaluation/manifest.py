@@ -21,7 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import ConfigError, load_yaml
+from ..config import ConfigError, check_mapping, load_yaml
 from ..video.raw_yuv import frame_num_bytes
 
 
@@ -121,11 +121,7 @@ def _sequence(raw: Any, where: str) -> SequenceSpec:
 
 def manifest_from_dict(raw: Any, source: str = "<dict>") -> Manifest:
     """Validate a parsed manifest; raises ManifestError naming the problem."""
-    if not isinstance(raw, Mapping):
-        raise ManifestError(f"{source}: a dataset manifest must be a mapping")
-    unknown = set(raw) - _TOP_KEYS
-    if unknown:
-        raise ManifestError(f"{source}: unknown keys {sorted(unknown)}; valid keys: {sorted(_TOP_KEYS)}")
+    check_mapping(raw, _TOP_KEYS, what="a dataset manifest", source=source, error=ManifestError)
     if "name" not in raw or "sequences" not in raw:
         raise ManifestError(f"{source}: needs 'name' and 'sequences'")
     seqs = raw["sequences"]

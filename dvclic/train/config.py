@@ -38,7 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..config import ConfigError, load_yaml
+from ..config import ConfigError, check_mapping, load_yaml
 
 PARTS = ("intra", "estimator", "motion_codec", "mc_net", "residual_codec")
 LOSS_TERMS = ("rd", "rate", "motion_rate", "warp", "pred")
@@ -140,11 +140,7 @@ def _stage(raw: Any, i: int, source: str) -> StageConfig:
 
 
 def train_config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: a training config must be a mapping")
-    extra = set(raw) - _TOP
-    if extra:
-        raise ConfigError(f"{source}: unknown keys {sorted(extra)}; valid: {sorted(_TOP)}")
+    check_mapping(raw, _TOP, what="a training config", source=source)
     for key in ("model", "stages", "data"):
         if key not in raw:
             raise ConfigError(f"{source}: missing {key!r}")
