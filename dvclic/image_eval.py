@@ -4,7 +4,8 @@ Each picture is padded to the codec's multiple (replicate), coded with real
 rANS bytes, decoded, checked bit-exact against the encoder's reconstruction,
 cropped back, and measured: bpp = bytes * 8 / (H * W) of the *unpadded*
 picture, PSNR on RGB in [0, 1] (peak 1, i.e. 255 on 8-bit). Optional SGA
-refinement shows what encode-time search buys on the same weights.
+refinement (one or several step counts) shows what encode-time search buys on the same
+weights, with the BD-rate against plain rounding.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from typing import Callable, Sequence
 
 import torch
 
+from image_codecs import CompressedImage, ImageCodec
+from image_codecs.refine import refine_latents_at
+from image_codecs.transform_codec import TransformCodec
+
 from .checkpoint import load_weights
 from .errors import InputError
+from .evaluation.bdrate import bd_rate
 from .metrics import ms_ssim_rgb, psnr_rgb
-from .refinement import make_refiner
 from .train.data import IMAGE_SUFFIXES, load_rgb
 from .video.padding import crop_to, pad_to_multiple
 
@@ -36,9 +41,17 @@ class ImagePoint:
 
 
 def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int] | None = None,
-                    refine_steps: int = 0, device: str = "cpu", limit: int | None = None,
+                    refine_steps: Sequence[int] = (0,), device: str = "cpu", limit: int | None = None,
                     progress: Callable[[str], None] | None = None) -> dict:
-    """Mean bpp / PSNR / MS-SSIM per quality of the model's intra codec over a folder."""
+    """Mean bpp / PSNR / MS-SSIM per quality of the model's intra codec over a folder.
+
+    One run per entry of ``refine_steps`` (0: plain rounding, k > 0: k SGA steps
+    with the model's lambda for that quality). All k > 0 come from one refinement
+    of ``max(refine_steps)`` steps per picture (``refine_latents_at``), so the
+    k-step result is exactly what a separate k-step encode gives, and its
+    ``encode_s`` is the time at which that run would have stopped. With 0 in the
+    list, each refined run also gets its BD-rate against the unrefined one.
+    """
     loaded = load_weights(weights, device=device)
     codec = loaded.model.intra
     folder = Path(images)
@@ -48,36 +61,79 @@ def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int
     if not files:
         raise InputError(f"no images in {folder}")
     qualities = list(range(codec.num_qualities)) if qualities is None else list(qualities)
-    lambdas = loaded.config.lambdas
-    refine = make_refiner(refine_steps, lambdas)
-    points = []
     for q in qualities:
-        rows = []
+        if not 0 <= q < codec.num_qualities:
+            raise InputError(f"quality {q} out of range 0..{codec.num_qualities - 1}")
+    steps = list(dict.fromkeys(int(k) for k in refine_steps))
+    if not steps or min(steps) < 0:
+        raise InputError(f"--refine-steps must be >= 0, got {list(refine_steps)}")
+    refined = sorted(k for k in steps if k > 0)
+    if refined and not isinstance(codec, TransformCodec):
+        raise InputError(f"{type(codec).__name__} does not support latent refinement")
+    lambdas = loaded.config.lambdas
+    rows: dict[int, dict[int, list[tuple[float, ...]]]] = {k: {q: [] for q in qualities} for k in steps}
+    for q in qualities:
         for f in files:
             x = load_rgb(f)[None].to(device)
             h, w = x.shape[-2:]
             xp = pad_to_multiple(x, codec.size_multiple)
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                coded = refine(codec, xp, q) if refine else codec.compress(xp, q)
-            t1 = time.perf_counter()
-            with torch.no_grad():
-                dec = codec.decompress(coded.strings, tuple(xp.shape[-2:]), q)
-            t2 = time.perf_counter()
-            if not torch.equal(dec, coded.x_hat):
-                raise RuntimeError(f"{f.name}: decoder output differs from the encoder's reconstruction")
-            x_hat = crop_to(dec, h, w).clamp(0, 1)
-            bpp = coded.num_bytes * 8 / (h * w)
-            mse = torch.mean((x_hat - x) ** 2).item()
-            rows.append((bpp, psnr_rgb(x_hat, x), ms_ssim_rgb(x_hat, x), bpp + lambdas[q] * mse, t1 - t0, t2 - t1))
-            if progress:
-                progress(f"q{q} {f.name}: {bpp:.4f} bpp {rows[-1][1]:.2f} dB")
-        n = len(rows)
-        points.append(ImagePoint(q, *(sum(r[i] for r in rows) / n for i in range(6))))
+            for k, (coded, encode_s) in _encode(codec, xp, q, steps, refined, float(lambdas[q]), progress,
+                                                f"q{q} {f.name}").items():
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    dec = codec.decompress(coded.strings, tuple(xp.shape[-2:]), q)
+                decode_s = time.perf_counter() - t0
+                if not torch.equal(dec, coded.x_hat):
+                    raise RuntimeError(f"{f.name}: decoder output differs from the encoder's reconstruction")
+                x_hat = crop_to(dec, h, w).clamp(0, 1)
+                bpp = coded.num_bytes * 8 / (h * w)
+                mse = torch.mean((x_hat - x) ** 2).item()
+                rows[k][q].append((bpp, psnr_rgb(x_hat, x), ms_ssim_rgb(x_hat, x), bpp + lambdas[q] * mse,
+                                   encode_s, decode_s))
+                if progress:
+                    progress(f"q{q} {f.name} refine {k}: {bpp:.4f} bpp {rows[k][q][-1][1]:.2f} dB")
+    points = {k: [ImagePoint(q, *(sum(r[i] for r in rows[k][q]) / len(files) for i in range(6))) for q in qualities]
+              for k in steps}
+    runs = []
+    for k in steps:
+        run: dict = {"refine_steps": k, "points": [p.__dict__ for p in points[k]]}
+        if k > 0 and 0 in points:
+            run["bd_rate_psnr_rgb_vs_unrefined"] = bd_rate([(p.bpp, p.psnr_rgb) for p in points[0]],
+                                                           [(p.bpp, p.psnr_rgb) for p in points[k]]).to_dict()
+        runs.append(run)
     return {
         "weights": str(loaded.path), "weights_sha256": loaded.sha256.hex(), "intra_codec": loaded.config.intra.name,
-        "images": str(folder), "count": len(files), "refine_steps": refine_steps, "device": device,
+        "images": str(folder), "count": len(files), "names": [f.name for f in files], "refine_steps": steps,
+        "device": device,
         "protocol": "RGB PSNR (peak 1.0), bpp = real bytes*8/(H*W), replicate padding to the codec multiple, "
-                    "mean over images per quality",
-        "points": [p.__dict__ for p in points],
+                    "mean over images per quality; rd_cost = bpp + lambda*MSE with the model's lambda",
+        "runs": runs,
     }
+
+
+def _encode(codec: ImageCodec, x: torch.Tensor, quality: int, steps: list[int], refined: list[int], lmbda: float,
+            progress: Callable[[str], None] | None, label: str) -> dict[int, tuple[CompressedImage, float]]:
+    """{k: (compressed picture, encode seconds)} for every k in ``steps`` (0: plain compress)."""
+    out: dict[int, tuple[CompressedImage, float]] = {}
+    if 0 in steps:
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            coded = codec.compress(x, quality)
+        out[0] = (coded, time.perf_counter() - t0)
+    if refined:
+        assert isinstance(codec, TransformCodec)
+        stamps: dict[int, float] = {}
+
+        def stamp(step: int, total: int, loss: float) -> None:
+            stamps[step] = time.perf_counter()
+            if progress and step % 250 == 0:
+                progress(f"{label}: SGA step {step}/{total}, loss {loss:.4f}")
+
+        t0 = time.perf_counter()
+        latents = refine_latents_at(codec, x, quality, lmbda=lmbda, steps=refined, progress=stamp)
+        for k, (y, z) in zip(refined, latents):
+            t1 = time.perf_counter()
+            with torch.no_grad():
+                coded = codec.compress_latents(y, z, quality)
+            out[k] = (coded, stamps[k] - t0 + time.perf_counter() - t1)
+    return {k: out[k] for k in steps}

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -127,9 +127,37 @@ def refine_latents(
     The codec's parameters are not changed; their ``requires_grad`` flags and the
     codec's train/eval mode are restored afterwards.
     """
+    return refine_latents_at(codec, x, quality, lmbda=lmbda, steps=[steps], lr=lr, schedule=schedule,
+                             progress=progress, eval_every=eval_every, generator=generator)[0]
+
+
+def refine_latents_at(
+    codec: TransformCodec,
+    x: Tensor,
+    quality: Tensor | int,
+    *,
+    lmbda: float,
+    steps: Sequence[int],
+    lr: float = 5e-3,
+    schedule: Callable[[int], float] = sga_temperature,
+    progress: ProgressFn | None = None,
+    eval_every: int = 50,
+    generator: torch.Generator | None = None,
+) -> list[tuple[Tensor, Tensor]]:
+    """``refine_latents`` for several step counts from one run of ``max(steps)`` steps.
+
+    Returns, for each entry of ``steps`` (in the given order), exactly the (y, z)
+    that a separate ``refine_latents(..., steps=k)`` run with the same generator
+    state would return: the temperature and Adam updates of step t do not depend
+    on the total, and the best iterate for k is chosen among the start, the
+    multiples of ``eval_every`` up to k, and step k itself.
+    """
     codec.check_size(x)
-    if steps < 0 or eval_every < 1:
+    steps = [int(k) for k in steps]
+    if not steps or min(steps) < 0 or eval_every < 1:
         raise ValueError(f"need steps >= 0 and eval_every >= 1, got steps={steps}, eval_every={eval_every}")
+    total = max(steps)
+    wanted = set(steps)
     was_training = codec.training
     flags = [(p, p.requires_grad) for p in codec.parameters()]
     try:
@@ -150,19 +178,23 @@ def refine_latents(
                     return float(rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=HardRound()).loss)
 
             best = (hard_loss(), y.detach().clone(), z.detach().clone())
-            for step in range(steps):
+            snapshots = {0: best}
+            for step in range(total):
                 quantizer = SGAQuantizer(schedule(step), generator=generator)
                 loss = rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=quantizer).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                done = step + 1
                 if progress is not None:
-                    progress(step + 1, steps, loss.detach().item())
-                if (step + 1) % eval_every == 0 or step + 1 == steps:
-                    current = hard_loss()
-                    if current < best[0]:
-                        best = (current, y.detach().clone(), z.detach().clone())
-        return best[1], best[2]
+                    progress(done, total, loss.detach().item())
+                if done % eval_every == 0 or done in wanted:
+                    current = (hard_loss(), y.detach().clone(), z.detach().clone())
+                    if done % eval_every == 0 and current[0] < best[0]:
+                        best = current
+                    if done in wanted:  # a run of `done` steps would also weigh its last iterate
+                        snapshots[done] = current if current[0] < best[0] else best
+        return [(snapshots[k][1], snapshots[k][2]) for k in steps]
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)

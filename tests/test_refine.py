@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from image_codecs.quantize import HardRound
-from image_codecs.refine import SGAQuantizer, rd_cost, refine_latents, sga_compress, sga_temperature
+from image_codecs.refine import SGAQuantizer, rd_cost, refine_latents, refine_latents_at, sga_compress, sga_temperature
 from image_codecs.shallow import ShallowCodec
 
 KODIM23 = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "kodak" / "kodim23.png"
@@ -88,6 +88,17 @@ def test_sga_lowers_true_cost_and_decodes_exactly(picture: torch.Tensor, codec: 
         compressed = codec.compress_latents(y, z, QUALITY)
         decoded = codec.decompress(compressed.strings, picture.shape[-2:], QUALITY)
     assert torch.equal(decoded, compressed.x_hat)
+
+
+def test_one_long_run_gives_each_shorter_run(picture: torch.Tensor, codec: ShallowCodec) -> None:
+    """Snapshots of one 12-step run equal separate 0-, 7- and 12-step runs (7 is off the eval grid)."""
+    kwargs = dict(lmbda=LMBDA, lr=2e-2, eval_every=5)
+    many = refine_latents_at(codec, picture, QUALITY, steps=[7, 12, 0],
+                             generator=torch.Generator().manual_seed(3), **kwargs)
+    for k, (y, z) in zip([7, 12, 0], many):
+        y1, z1 = refine_latents(codec, picture, QUALITY, steps=k, generator=torch.Generator().manual_seed(3), **kwargs)
+        assert torch.equal(y, y1) and torch.equal(z, z1), k
+    assert not torch.equal(many[0][0], many[2][0])  # refinement moved the latents
 
 
 def test_sga_compress_leaves_codec_untouched(picture: torch.Tensor, codec: ShallowCodec) -> None:

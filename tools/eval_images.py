@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Evaluate a model's intra codec on a folder of images (e.g. Kodak), real bytes.
 
-``python tools/eval_images.py --weights W.pt --images DIR [--qualities 0 1 2 3] [--refine-steps N] [--json]``
+``python tools/eval_images.py --weights W.pt --images DIR [--qualities 0 1 2 3] [--refine-steps 0 500 2000] [--json]``
+
+Several ``--refine-steps`` values share one refinement per picture (the longest); each refined
+run reports its BD-rate (PSNR-RGB) against the unrefined run when 0 is among them.
 """
 
 import argparse
@@ -17,7 +20,8 @@ def main() -> int:
     p.add_argument("--weights", default="dvc-hyperprior.pt", help="weights file (default: the shipped model)")
     p.add_argument("--images", required=True, help="folder of PNG/JPEG pictures")
     p.add_argument("--qualities", type=int, nargs="+")
-    p.add_argument("--refine-steps", type=int, default=0, help="SGA refinement steps per picture (0: off)")
+    p.add_argument("--refine-steps", type=int, nargs="+", default=[0],
+                   help="SGA refinement steps per picture, one run per value (0: off)")
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--json", action="store_true")
@@ -35,10 +39,16 @@ def main() -> int:
     if args.json:
         print(json.dumps(res))
     else:
-        print(f"{res['intra_codec']} on {res['count']} images, refine_steps={res['refine_steps']}")
-        for pt in res["points"]:
-            print(f"q{pt['quality']}: {pt['bpp']:.4f} bpp  {pt['psnr_rgb']:.2f} dB  MS-SSIM {pt['ms_ssim']:.4f}  "
-                  f"R+lD {pt['rd_cost']:.4f}  enc {pt['encode_s']:.3f} s  dec {pt['decode_s']:.3f} s")
+        print(f"{res['intra_codec']} on {res['count']} images")
+        for run in res["runs"]:
+            print(f"refine_steps={run['refine_steps']}")
+            for pt in run["points"]:
+                print(f"  q{pt['quality']}: {pt['bpp']:.4f} bpp  {pt['psnr_rgb']:.2f} dB  MS-SSIM {pt['ms_ssim']:.4f}  "
+                      f"R+lD {pt['rd_cost']:.4f}  enc {pt['encode_s']:.3f} s  dec {pt['decode_s']:.3f} s")
+            bd = run.get("bd_rate_psnr_rgb_vs_unrefined")
+            if bd is not None:
+                value = "n/a" if bd["bd_rate"] is None else f"{bd['bd_rate']:+.2f}%"
+                print(f"  BD-rate (PSNR-RGB) vs unrefined: {value}" + (f" ({bd['reason']})" if bd["reason"] else ""))
     return 0
 
 

@@ -1,0 +1,68 @@
+"""Image-codec evaluation (tools/eval_images.py): real bytes, exact decoding, SGA runs, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dvclic.errors import InputError
+from dvclic.image_eval import evaluate_images
+
+from .conftest import REPO, shared_file
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """Two odd-sized real crops (71 x 45 and 45 x 71) of kodim23."""
+    rgb = np.asarray(Image.open(shared_file("images/kodak/kodim23.png")).convert("RGB"))
+    folder = tmp_path_factory.mktemp("pics")
+    Image.fromarray(rgb[100:145, 200:271]).save(folder / "a.png")
+    Image.fromarray(rgb[300:371, 400:445]).save(folder / "b.png")
+    return folder
+
+
+def test_runs_share_one_refinement_and_match_separate_runs(pictures, tiny_weights, one_torch_thread):
+    torch.manual_seed(0)
+    res = evaluate_images(str(tiny_weights), pictures, refine_steps=[0, 2, 4])
+    assert res["count"] == 2 and res["names"] == ["a.png", "b.png"] and res["refine_steps"] == [0, 2, 4]
+    assert [r["refine_steps"] for r in res["runs"]] == [0, 2, 4]
+    for run in res["runs"]:
+        assert [p["quality"] for p in run["points"]] == [0, 1]
+        for p in run["points"]:
+            assert p["bpp"] > 0 and 0 < p["psnr_rgb"] < 99 and 0 < p["ms_ssim"] <= 1
+            assert p["rd_cost"] > p["bpp"]
+    assert "bd_rate_psnr_rgb_vs_unrefined" not in res["runs"][0]
+    assert set(res["runs"][2]["bd_rate_psnr_rgb_vs_unrefined"]) >= {"bd_rate", "reason"}
+
+    torch.manual_seed(0)
+    alone = evaluate_images(str(tiny_weights), pictures, refine_steps=[2])
+    for a, b in zip(alone["runs"][0]["points"], res["runs"][1]["points"]):
+        assert (a["bpp"], a["psnr_rgb"]) == (b["bpp"], b["psnr_rgb"])  # same bytes as a separate 2-step encode
+    plain = evaluate_images(str(tiny_weights), pictures, limit=1, qualities=[1])
+    assert plain["count"] == 1 and [r["refine_steps"] for r in plain["runs"]] == [0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"refine_steps": [-1]}, "refine-steps"),
+    ({"qualities": [5]}, "quality 5"),
+])
+def test_bad_arguments(pictures, tiny_weights, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        evaluate_images(str(tiny_weights), pictures, **kwargs)
+
+
+def test_cli_json_and_bad_folder(pictures, tiny_weights, tmp_path):
+    tool = [sys.executable, str(REPO / "tools" / "eval_images.py"), "--weights", str(tiny_weights)]
+    ok = subprocess.run([*tool, "--images", str(pictures), "--qualities", "0", "--limit", "1", "--json"],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["runs"][0]["points"][0]["quality"] == 0
+    bad = subprocess.run([*tool, "--images", str(tmp_path / "missing")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: image folder not found")
