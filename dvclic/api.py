@@ -252,7 +252,7 @@ def decode_file(
             raise WeightsError(f"weights are for model {loaded.config.name!r}, the file needs {h.model!r}")
         m = model.size_multiple
         padded = (-(-h.height // m) * m, -(-h.width // m) * m)
-        decoder = SequenceDecoder(model, padded_size=padded, device=dev)
+        decoder = SequenceDecoder(model, padded_size=padded)
         info = VideoInfo(width=h.width, height=h.height, fps=h.fps, bit_depth=h.bit_depth,
                          pix_fmt=pix_fmt_for_bit_depth(h.bit_depth), frame_count=h.frame_count)
         report = CodingReport(0, h.width, h.height, src.stat().st_size, "", "decode_fps", 0.0, h.model,

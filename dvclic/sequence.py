@@ -73,10 +73,9 @@ class SequenceEncoder:
 class SequenceDecoder:
     """Decodes frame units one at a time into padded 1 x 3 x H x W frames."""
 
-    def __init__(self, model: VideoCodecModel, *, padded_size: tuple[int, int], device: torch.device) -> None:
+    def __init__(self, model: VideoCodecModel, *, padded_size: tuple[int, int]) -> None:
         self.model = model
         self.size = padded_size
-        self.device = device
         self._ref: Tensor | None = None
         self._index = 0
 

@@ -29,7 +29,7 @@ def test_model_config_builds_and_codes_two_frames(path):
     m = model.size_multiple
     x = torch.rand(2, 1, 3, m, m)
     enc = SequenceEncoder(model, quality=0, intra_period=-1)
-    dec = SequenceDecoder(model, padded_size=(m, m), device=torch.device("cpu"))
+    dec = SequenceDecoder(model, padded_size=(m, m))
     for t in range(2):
         coded = enc.encode(x[t])
         assert torch.equal(dec.decode(coded.unit), coded.x_hat)

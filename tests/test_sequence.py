@@ -40,7 +40,7 @@ def test_two_gop_clip_decodes_exactly(tiny_weights):
         recons.append(coded.x_hat)
     writer.close()
     reader = BitstreamReader(io.BytesIO(buf.getvalue()))
-    dec = SequenceDecoder(model, padded_size=(64, 128), device=torch.device("cpu"))
+    dec = SequenceDecoder(model, padded_size=(64, 128))
     types = []
     for t, unit in enumerate(reader):
         types.append(unit.frame_type)

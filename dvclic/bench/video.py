@@ -102,7 +102,7 @@ def bench_video_model(model: VideoCodecModel, frames: list[Tensor], *, quality: 
         for run in range(warmup + repeat):
             measured = run >= warmup
             encoder = SequenceEncoder(model, quality=quality, intra_period=-1)
-            decoder = SequenceDecoder(model, padded_size=padded, device=device)
+            decoder = SequenceDecoder(model, padded_size=padded)
             for index, x in enumerate(xs):
                 timer.reset()
                 with timer.stage("frame"):
