@@ -50,3 +50,14 @@ def test_user_errors_exit_2(capsys) -> None:
     assert main(["--codec", "no-such-codec", "--size", "64x64", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "valid names" in err and err.count("\n") == 1
+
+
+def test_trained_intra_codec_of_a_weights_file(capsys, tiny_weights) -> None:
+    code = main(["--codec", "intra", "--weights", str(tiny_weights), "--size", "64x64", "--device", "cpu",
+                 "--warmup", "0", "--repeat", "1", "--threads", "1", "--json"])
+    assert code == 0
+    result = _last_json(capsys)
+    assert result["kind"] == "image-codec" and result["weights"].endswith("its intra codec hyperprior")
+    assert result["quality"] == 0  # (2 qualities - 1) // 2
+    assert main(["--codec", "intra", "--size", "64x64", "--device", "cpu"]) == 2
+    assert "--codec intra takes --weights" in capsys.readouterr().err

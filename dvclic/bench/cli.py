@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Speed and complexity of an image codec or a video model: encode/decode time split into network and "
         "entropy coding, fps, kMAC/pixel per module, peak memory; optionally against compressai's mbt2018."))
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--codec", help="registered image codec name (random init unless --weights STATE_DICT)")
+    what.add_argument("--codec", help="registered image codec name (random init unless --weights STATE_DICT), "
+                                      "or 'intra' with --weights W.pt: that model's trained intra codec")
     what.add_argument("--config", help="video model config YAML (its weights if available, else random init)")
     p.add_argument("--codec-args", default="", help="constructor arguments for --codec, e.g. N=64,M=96")
     p.add_argument("--weights", help="weights: a dvclic weights file (video; alone = its own config), "

@@ -11,7 +11,7 @@ import yaml
 from image_codecs import UnknownNameError, build_codec
 
 from ..api import load_encoder_weights, resolve_device
-from ..checkpoint import file_sha256, resolve_weights_path
+from ..checkpoint import file_sha256, load_weights, resolve_weights_path
 from ..config import load_model_config
 from ..errors import InputError, WeightsError
 from ..model import VideoCodecModel, build_model
@@ -53,7 +53,16 @@ def parse_codec_args(text: str) -> dict[str, Any]:
     return out
 
 
+INTRA_ROLE = "intra"  # --codec intra --weights W.pt: the trained intra codec of a dvclic weights file
+
+
 def _image_codec(opt: BenchOptions) -> tuple[Any, str]:
+    if opt.codec == INTRA_ROLE:
+        if opt.weights is None or opt.codec_args:
+            raise InputError("--codec intra takes --weights W.pt (a dvclic weights file) and no --codec-args")
+        loaded = load_weights(opt.weights)
+        return loaded.model.intra, (f"{loaded.path} (sha256 {loaded.sha256.hex()[:16]}...), "
+                                    f"its intra codec {loaded.config.intra.name}")
     torch.manual_seed(0)
     try:
         codec = build_codec(opt.codec, **opt.codec_args)
