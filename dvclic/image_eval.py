@@ -111,6 +111,38 @@ def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int
     }
 
 
+def compare_results(anchor: dict, tests: Sequence[dict]) -> list[dict]:
+    """BD-rate (PSNR-RGB) of every run of every ``tests`` result against the unrefined run of
+    ``anchor``; each argument is an :func:`evaluate_images` result (e.g. loaded from its JSON)."""
+    base = _unrefined(anchor)
+    rows = []
+    for test in tests:
+        for run in _runs(test):
+            test_points = [(p["bpp"], p["psnr_rgb"]) for p in run["points"]]
+            rows.append({"weights": test.get("weights"), "intra_codec": test.get("intra_codec"),
+                         "refine_steps": run["refine_steps"], "count": test.get("count"),
+                         "bd_rate_psnr_rgb": bd_rate(base, test_points).to_dict()})
+    return rows
+
+
+def _runs(result: dict) -> list[dict]:
+    try:
+        runs = result["runs"]
+        for run in runs:
+            for p in run["points"]:
+                float(p["bpp"]), float(p["psnr_rgb"])
+        return runs
+    except (KeyError, TypeError, ValueError):
+        raise InputError("not an eval_images result (expected 'runs' with bpp/psnr_rgb points)") from None
+
+
+def _unrefined(result: dict) -> list[tuple[float, float]]:
+    for run in _runs(result):
+        if run["refine_steps"] == 0:
+            return [(p["bpp"], p["psnr_rgb"]) for p in run["points"]]
+    raise InputError("the anchor result has no unrefined run (refine_steps 0)")
+
+
 def _encode(codec: ImageCodec, x: torch.Tensor, quality: int, steps: list[int], refined: list[int], lmbda: float,
             progress: Callable[[str], None] | None, label: str) -> dict[int, tuple[CompressedImage, float]]:
     """{k: (compressed picture, encode seconds)} for every k in ``steps`` (0: plain compress)."""

@@ -66,3 +66,29 @@ def test_cli_json_and_bad_folder(pictures, tiny_weights, tmp_path):
     bad = subprocess.run([*tool, "--images", str(tmp_path / "missing")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: image folder not found")
+
+
+def test_compare_results_bd_rate(tmp_path):
+    def result(rates, psnrs, steps=0):
+        return {"weights": "w", "intra_codec": "c", "count": 1,
+                "runs": [{"refine_steps": steps, "points": [{"bpp": r, "psnr_rgb": d} for r, d in zip(rates, psnrs)]}]}
+
+    anchor = result([0.2, 0.4, 0.8, 1.6], [28.0, 31.0, 34.0, 37.0])
+    half = result([0.1, 0.2, 0.4, 0.8], [28.0, 31.0, 34.0, 37.0])  # same quality at half the rate
+    paths = []
+    for name, res in [("a", anchor), ("b", half)]:
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(res))
+    tool = [sys.executable, str(REPO / "tools" / "eval_images.py"), "--compare"]
+    ok = subprocess.run([*tool, *map(str, paths), "--json"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    row = json.loads(ok.stdout)["rows"][0]
+    assert row["bd_rate_psnr_rgb"]["bd_rate"] == pytest.approx(-50.0, abs=1e-6) and row["result"] == str(paths[1])
+    refined_only = tmp_path / "r.json"
+    refined_only.write_text(json.dumps(result([0.2, 0.4], [28.0, 31.0], steps=5)))
+    bad = subprocess.run([*tool, str(refined_only), str(paths[1])], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: the anchor result has no unrefined run (refine_steps 0)"
+    junk = tmp_path / "junk.json"
+    junk.write_text("{")
+    bad = subprocess.run([*tool, str(paths[0]), str(junk)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "cannot read a JSON result" in bad.stderr

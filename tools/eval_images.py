@@ -5,6 +5,10 @@
 
 Several ``--refine-steps`` values share one refinement per picture (the longest); each refined
 run reports its BD-rate (PSNR-RGB) against the unrefined run when 0 is among them.
+
+``python tools/eval_images.py --compare ANCHOR.json TEST.json [...]`` codes nothing: it prints the
+BD-rate (PSNR-RGB) of every run in each TEST result against ANCHOR's unrefined run (files written
+by ``--json``), e.g. a codec against the hyperprior baseline trained with the same budget.
 """
 
 import argparse
@@ -18,7 +22,10 @@ from dvclic.errors import DvclicError
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--weights", default="dvc-hyperprior.pt", help="weights file (default: the shipped model)")
-    p.add_argument("--images", required=True, help="folder of PNG/JPEG pictures")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--images", help="folder of PNG/JPEG pictures")
+    what.add_argument("--compare", nargs="+", metavar="JSON",
+                      help="no coding: BD-rate of the 2nd.. results against the 1st (--json outputs)")
     p.add_argument("--qualities", type=int, nargs="+")
     p.add_argument("--refine-steps", type=int, nargs="+", default=[0],
                    help="SGA refinement steps per picture, one run per value (0: off)")
@@ -29,6 +36,8 @@ def main() -> int:
     quiet_third_party_warnings()
     from dvclic.image_eval import evaluate_images
 
+    if args.compare:
+        return compare(args.compare, args.json)
     try:
         res = evaluate_images(args.weights, args.images, qualities=args.qualities, refine_steps=args.refine_steps,
                               device=args.device, limit=args.limit,
@@ -49,6 +58,38 @@ def main() -> int:
             if bd is not None:
                 value = "n/a" if bd["bd_rate"] is None else f"{bd['bd_rate']:+.2f}%"
                 print(f"  BD-rate (PSNR-RGB) vs unrefined: {value}" + (f" ({bd['reason']})" if bd["reason"] else ""))
+    return 0
+
+
+def compare(paths: list[str], as_json: bool) -> int:
+    from dvclic.image_eval import compare_results
+
+    if len(paths) < 2:
+        print("error: --compare needs an anchor and at least one result", file=sys.stderr)
+        return 2
+    results = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                results.append(json.load(f))
+        except (OSError, ValueError) as exc:
+            print(f"error: {path}: cannot read a JSON result ({type(exc).__name__})", file=sys.stderr)
+            return 2
+    try:
+        rows = [dict(row, result=path) for path, result in zip(paths[1:], results[1:])
+                for row in compare_results(results[0], [result])]
+    except DvclicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps({"anchor": paths[0], "rows": rows}))
+    else:
+        print(f"BD-rate (PSNR-RGB) against {paths[0]} (unrefined)")
+        for row in rows:
+            bd = row["bd_rate_psnr_rgb"]
+            value = "n/a" if bd["bd_rate"] is None else f"{bd['bd_rate']:+.2f}%"
+            print(f"  {row['result']} ({row['intra_codec']}, refine {row['refine_steps']}): {value}"
+                  + (f" ({bd['reason']})" if bd["reason"] else ""))
     return 0
 
 
