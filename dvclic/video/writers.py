@@ -22,12 +22,13 @@ an unclosed writer is garbage-collected, the temporary is removed and no output 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -132,14 +133,8 @@ class VideoWriter(ABC):
                 f"frame is {frame.width}x{frame.height} {frame.bit_depth}-bit, writer expects "
                 f"{info.width}x{info.height} {info.bit_depth}-bit"
             )
-        try:
+        with self._abort_on_error():
             self._write(frame)
-        except OSError as error:
-            self.abort()
-            raise InputError(f"{self._path}: cannot write output ({error.strerror or error})") from None
-        except BaseException:
-            self.abort()
-            raise
         self._frames_written += 1
 
     def close(self) -> None:
@@ -148,17 +143,23 @@ class VideoWriter(ABC):
             return
         if self._state == "aborted":
             raise ValueError(f"writer for {self._path} was aborted")
-        try:
+        with self._abort_on_error():
             self._finish()
             os.replace(self._temp, self._path)
+        self._finalizer.detach()
+        self._state = "closed"
+
+    @contextlib.contextmanager
+    def _abort_on_error(self) -> Iterator[None]:
+        """Any failure discards the temporary output; OS errors become one-line InputErrors."""
+        try:
+            yield
         except OSError as error:
             self.abort()
             raise InputError(f"{self._path}: cannot write output ({error.strerror or error})") from None
         except BaseException:
             self.abort()
             raise
-        self._finalizer.detach()
-        self._state = "closed"
 
     def abort(self) -> None:
         """Discard the temporary output; nothing appears at ``path``. Idempotent."""
