@@ -55,6 +55,8 @@ def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int
     loaded = load_weights(weights, device=device)
     codec = loaded.model.intra
     folder = Path(images)
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
     if not folder.is_dir():
         raise InputError(f"image folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]

@@ -51,6 +51,7 @@ def test_runs_share_one_refinement_and_match_separate_runs(pictures, tiny_weight
 @pytest.mark.parametrize("kwargs, message", [
     ({"refine_steps": [-1]}, "refine-steps"),
     ({"qualities": [5]}, "quality 5"),
+    ({"limit": -1}, "limit"),
 ])
 def test_bad_arguments(pictures, tiny_weights, kwargs, message):
     with pytest.raises(InputError, match=message):
