@@ -71,9 +71,8 @@ def inspect_motion(model: VideoCodecModel, video: str, *, frames: int = 9, quali
         for yuv in src:
             cur = pad_to_multiple(yuv420_to_rgb(yuv), model.size_multiple)
             if ref is not None:
-                flow = pf.estimator(cur, ref)
                 coded = pf.compress(cur, ref, quality)
-                _, pred = pf.predict(ref, coded.motion.x_hat)
+                flow, pred = coded.flow, coded.pred
                 h, w = info.height, info.width
                 crop = (..., slice(0, h), slice(0, w))
                 pairs.append({

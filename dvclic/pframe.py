@@ -50,6 +50,8 @@ class CodedPFrame:
     motion: CompressedImage
     residual: CompressedImage
     x_hat: Tensor
+    flow: Tensor  # the estimator's flow, before motion coding
+    pred: Tensor  # the MC prediction from the decoded flow (what the residual codes against)
 
 
 class PFrameCodec(nn.Module):
@@ -96,7 +98,7 @@ class PFrameCodec(nn.Module):
         motion = self.motion_codec.compress(flow, quality)
         _, pred = self.predict(ref, motion.x_hat)
         residual = compress_residual(self.residual_codec, cur - pred, quality)
-        return CodedPFrame(motion, residual, pred + residual.x_hat)
+        return CodedPFrame(motion, residual, pred + residual.x_hat, flow, pred)
 
     def decompress(self, motion_strings: list[bytes], residual_strings: list[bytes], ref: Tensor, quality: int) -> Tensor:
         size = (ref.shape[-2], ref.shape[-1])
