@@ -2,14 +2,16 @@
 
 A weights file is a ``torch.save`` dict::
 
-    {"format": "dvclic-weights", "version": 1, "config": <ModelConfig.to_dict()>,
-     "state_dict": {...}, "provenance": {...}}
+    {"format": "dvclic-weights", "version": 2, "config": <ModelConfig.to_dict()>,
+     "packed": <dvclic.compact.pack_state(...)>, "provenance": {...}}
 
-Floating-point tensors may be stored as fp16 to keep files compact; they are
-loaded back to fp32, so encoder and decoder always use identical weights. The
-entropy coder's CDF tables (int32 buffers) are stored as they are, so a loaded
-model codes without calling ``update()``. A ``.dvc`` file names its weights by
-the SHA-256 of the weights file.
+(version 1 files, with a plain fp16 ``"state_dict"``, still load). Storage is
+``fp32``, ``fp16`` or ``int8`` (dvclic/compact.py); the model is rounded to the
+stored values *before* its entropy tables are built, and the loader rebuilds
+exactly those values, so encoder and decoder always use identical weights. The
+CDF tables themselves are stored (without padding), so a loaded model codes
+without calling ``update()``. A ``.dvc`` file names its weights by the SHA-256
+of the weights file.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from typing import Any
 
 import torch
 
+from .compact import check_storage, pack_state, round_model_, unpack_state
 from .config import ConfigError, ModelConfig, model_config_from_dict
 from .errors import WeightsError
 from .model import VideoCodecModel, build_model
 
 FORMAT = "dvclic-weights"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def package_weights_dir() -> Path:
@@ -63,26 +67,18 @@ class LoadedWeights:
     provenance: dict[str, Any]
 
 
-def save_weights(model: VideoCodecModel, cfg: ModelConfig, path: str | Path, *, fp16: bool = True,
+def save_weights(model: VideoCodecModel, cfg: ModelConfig, path: str | Path, *, storage: str = "fp16",
                  provenance: dict[str, Any] | None = None) -> bytes:
-    """Build entropy tables, then write atomically. Returns the file's SHA-256.
+    """Round the model to ``storage`` *in place*, build its entropy tables, write atomically.
 
-    With ``fp16`` the model's floating-point tensors are first rounded to fp16
-    precision *in place*, and the entropy tables are built from the rounded
-    values, so the saved tables match what a loader reconstructs.
+    Returns the file's SHA-256. Because the tables are built from the rounded
+    values, the saved tables match what a loader reconstructs.
     """
-    if fp16:
-        with torch.no_grad():
-            for t in list(model.parameters()) + list(model.buffers()):
-                if t.is_floating_point():
-                    t.copy_(t.half().float())
+    check_storage(storage)
+    round_model_(model, storage)
     model.update(force=True)
-    state = {}
-    for k, v in model.state_dict().items():
-        v = v.detach().cpu()
-        state[k] = v.half() if fp16 and v.is_floating_point() else v.clone()
-    blob = {"format": FORMAT, "version": VERSION, "config": cfg.to_dict(), "state_dict": state,
-            "provenance": provenance or {}}
+    blob = {"format": FORMAT, "version": VERSION, "config": cfg.to_dict(),
+            "packed": pack_state(model.state_dict(), storage), "provenance": provenance or {}}
     path = Path(path)
     atomic_torch_save(blob, path)
     return file_sha256(path)
@@ -110,14 +106,20 @@ def load_weights(name_or_path: str | Path, *, device: str | torch.device = "cpu"
         raise WeightsError(f"{path}: not a dvclic weights file ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a dvclic weights file")
-    if blob.get("version") != VERSION:
+    if blob.get("version") not in READABLE_VERSIONS:
         raise WeightsError(f"{path}: unsupported weights version {blob.get('version')}")
     try:
         cfg = model_config_from_dict(blob["config"], str(path))
         model = build_model(cfg)
     except ConfigError as exc:
         raise WeightsError(f"{path}: bad embedded config: {exc}") from None
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+    try:
+        if blob["version"] == 1:
+            state = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+        else:
+            state = unpack_state(blob["packed"])
+    except (KeyError, AttributeError, ValueError) as exc:
+        raise WeightsError(f"{path}: damaged weights file ({exc})") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -125,3 +127,49 @@ def load_weights(name_or_path: str | Path, *, device: str | torch.device = "cpu"
     model.to(device).eval()
     return LoadedWeights(model=model, config=cfg, sha256=file_sha256(path), path=path,
                          provenance=dict(blob.get("provenance", {})))
+
+
+def load_model_or_checkpoint(path: str | Path) -> tuple[VideoCodecModel, ModelConfig, str]:
+    """A dvclic weights file, or a training checkpoint (``OUT/last.pt``; entropy tables rebuilt).
+
+    Returns (model on CPU in eval mode, its config, a description of what was read).
+    Training checkpoints hold RNG state and are read with ``weights_only=False``:
+    open only checkpoints of your own runs.
+    """
+    try:
+        w = load_weights(path)
+        return w.model, w.config, "weights"
+    except WeightsError as weights_error:
+        if not Path(path).is_file():
+            raise
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=False)
+            cfg = model_config_from_dict(ck["model_config"], str(path))
+            model = build_model(cfg)
+            model.load_state_dict(ck["model"])
+        except Exception:  # noqa: BLE001 - neither kind of file: report the weights error
+            raise weights_error from None
+        model.update(force=True)
+        model.eval()
+        return model, cfg, f"training checkpoint (stage {ck.get('stage')}, step {ck.get('step')})"
+
+
+def export_weights(source: str | Path, dest: str | Path, *, storage: str = "int8",
+                   provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a weights file from a weights file or a training checkpoint, in ``storage``.
+
+    Returns what was done: source kind, storage, size in bytes, SHA-256 (hex).
+    """
+    check_storage(storage)
+    model, cfg, kind = load_model_or_checkpoint(source)
+    if Path(dest).resolve() == Path(source).resolve():
+        raise WeightsError(f"{dest}: export would overwrite its own source")
+    info = {"exported_from": Path(source).name, "source_kind": kind, "storage": storage}
+    if kind == "weights":
+        info = {**load_weights(source).provenance, **info}
+    else:
+        ck = torch.load(source, map_location="cpu", weights_only=False)
+        info = {"train_config": ck.get("train_config"), "steps": ck.get("global_step"), **info}
+    sha = save_weights(model, cfg, dest, storage=storage, provenance={**info, **(provenance or {})})
+    return {"source": str(source), "source_kind": kind, "dest": str(dest), "storage": storage,
+            "bytes": Path(dest).stat().st_size, "sha256": sha.hex()}

@@ -17,41 +17,21 @@ A collapsed estimator shows |flow| ~ constant (tiny ``flow_std``) and
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from flow import warp
 
-from .checkpoint import load_weights
 from .color import yuv420_to_rgb
-from .config import model_config_from_dict
-from .errors import InputError, WeightsError
+from .errors import InputError
 from .metrics import psnr_rgb
-from .model import VideoCodecModel, build_model
+from .model import VideoCodecModel
 from .video import open_video
 from .video.padding import pad_to_multiple
 
 FIELDS = ("flow_abs_mean", "flow_std", "mse_ref", "mse_warped", "mse_pred", "motion_bytes", "residual_bytes",
           "psnr_rgb")
-
-
-def load_model_for_inspection(path: str) -> tuple[VideoCodecModel, str]:
-    """A dvclic weights file, or a training checkpoint (``OUT/last.pt``; entropy tables rebuilt)."""
-    try:
-        return load_weights(path).model, "weights"
-    except WeightsError as weights_error:
-        if not Path(path).is_file():
-            raise
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=False)
-            model = build_model(model_config_from_dict(ck["model_config"], path))
-            model.load_state_dict(ck["model"])
-        except Exception:  # noqa: BLE001 - neither kind of file: report the weights error
-            raise weights_error from None
-        model.update(force=True)
-        return model, f"training checkpoint (stage {ck.get('stage')}, step {ck.get('step')})"
 
 
 @torch.no_grad()

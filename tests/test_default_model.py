@@ -32,9 +32,10 @@ def sample_frame():
 
 def test_shipped_weights_are_compact_and_self_describing(default):
     path = package_weights_dir() / DEFAULT_WEIGHTS
-    assert path.stat().st_size < 20 * 2**20
+    assert path.stat().st_size < 10 * 2**20  # int8 kernels (tools/export_weights.py)
     assert default.config.name == "dvc-hyperprior"
     assert default.provenance.get("steps", 0) > 0  # made by tools/train.py
+    assert default.provenance.get("storage") == "int8"
 
 
 def test_sample_round_trip_with_default_weights(tmp_path, capsys):

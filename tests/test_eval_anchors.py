@@ -8,7 +8,6 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-import torch
 
 from dvclic.color import yuv420_to_rgb
 from dvclic.evaluation.anchors import AnchorSpec, encode_anchor, measure_anchor_encoding, measure_anchor_point

@@ -27,11 +27,12 @@ def main() -> int:
     quiet_third_party_warnings()
     import torch
 
-    from dvclic.motion_inspect import FIELDS, inspect_motion, load_model_for_inspection
+    from dvclic.checkpoint import load_model_or_checkpoint
+    from dvclic.motion_inspect import FIELDS, inspect_motion
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     try:
-        model, kind = load_model_for_inspection(args.weights)
+        model, _, kind = load_model_or_checkpoint(args.weights)
         res = inspect_motion(model, args.input, frames=args.frames, quality=args.quality)
     except DvclicError as exc:
         print(f"error: {exc}", file=sys.stderr)

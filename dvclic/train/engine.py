@@ -164,7 +164,7 @@ class Trainer:
             self._writer.close()
             weights = self.out / "weights.pt"
             export = copy.deepcopy(self.model).cpu()  # save_weights rounds to fp16 in place
-            save_weights(export, self.model_cfg, weights, fp16=True, provenance={
+            save_weights(export, self.model_cfg, weights, storage="fp16", provenance={
                 "train_config": dict(self.cfg.raw), "steps": self.global_step, "world_size": self.dist.world,
             })
         if self.dist.world > 1:
