@@ -46,7 +46,7 @@ def test_sample_round_trip_with_default_weights(tmp_path, capsys):
     assert decode_main([str(dvc), "-o", str(out), "--device", "cpu"]) == 0  # weights found by hash
     assert out.read_bytes() == rec.read_bytes()
     assert enc["frame_types"] == "IPPI" and enc["bits"]["motion"] > 0 and enc["bits"]["residual"] > 0
-    assert enc["psnr_rgb"] > 18.0  # trained weights give ~21.6 dB here; random weights ~6 dB
+    assert enc["psnr_rgb"] > 20.0  # the shipped weights give 23-24 dB on this clip; random weights ~6 dB
 
 
 def test_higher_quality_costs_more_and_looks_better(default, sample_frame):
