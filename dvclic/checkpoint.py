@@ -129,16 +129,17 @@ def load_weights(name_or_path: str | Path, *, device: str | torch.device = "cpu"
                          provenance=dict(blob.get("provenance", {})))
 
 
-def load_model_or_checkpoint(path: str | Path) -> tuple[VideoCodecModel, ModelConfig, str]:
+def load_model_or_checkpoint(path: str | Path) -> tuple[VideoCodecModel, ModelConfig, str, dict[str, Any]]:
     """A dvclic weights file, or a training checkpoint (``OUT/last.pt``; entropy tables rebuilt).
 
-    Returns (model on CPU in eval mode, its config, a description of what was read).
+    Returns (model on CPU in eval mode, its config, a description of what was read,
+    provenance: the weights file's, or the checkpoint's training config and step count).
     Training checkpoints hold RNG state and are read with ``weights_only=False``:
     open only checkpoints of your own runs.
     """
     try:
         w = load_weights(path)
-        return w.model, w.config, "weights"
+        return w.model, w.config, "weights", w.provenance
     except WeightsError as weights_error:
         if not Path(path).is_file():
             raise
@@ -151,7 +152,8 @@ def load_model_or_checkpoint(path: str | Path) -> tuple[VideoCodecModel, ModelCo
             raise weights_error from None
         model.update(force=True)
         model.eval()
-        return model, cfg, f"training checkpoint (stage {ck.get('stage')}, step {ck.get('step')})"
+        kind = f"training checkpoint (stage {ck.get('stage')}, step {ck.get('step')})"
+        return model, cfg, kind, {"train_config": ck.get("train_config"), "steps": ck.get("global_step")}
 
 
 def export_weights(source: str | Path, dest: str | Path, *, storage: str = "int8",
@@ -161,15 +163,10 @@ def export_weights(source: str | Path, dest: str | Path, *, storage: str = "int8
     Returns what was done: source kind, storage, size in bytes, SHA-256 (hex).
     """
     check_storage(storage)
-    model, cfg, kind = load_model_or_checkpoint(source)
     if Path(dest).resolve() == Path(source).resolve():
         raise WeightsError(f"{dest}: export would overwrite its own source")
-    info = {"exported_from": Path(source).name, "source_kind": kind, "storage": storage}
-    if kind == "weights":
-        info = {**load_weights(source).provenance, **info}
-    else:
-        ck = torch.load(source, map_location="cpu", weights_only=False)
-        info = {"train_config": ck.get("train_config"), "steps": ck.get("global_step"), **info}
+    model, cfg, kind, provenance_in = load_model_or_checkpoint(source)
+    info = {**provenance_in, "exported_from": Path(source).name, "source_kind": kind, "storage": storage}
     sha = save_weights(model, cfg, dest, storage=storage, provenance={**info, **(provenance or {})})
     return {"source": str(source), "source_kind": kind, "dest": str(dest), "storage": storage,
             "bytes": Path(dest).stat().st_size, "sha256": sha.hex()}

@@ -15,10 +15,9 @@ Whatever the kind, :func:`round_model_` first replaces the model's own values
 with their stored values; :func:`pack_state` then keeps any tensor that is not
 exactly representable in the compact form (a buffer rebuilt after rounding,
 such as a scale table) at full precision. What :func:`unpack_state` gives back
-is therefore exactly the model that built the entropy tables, so the encoder
-and the decoder use identical numbers.
-Decoding therefore stays exact; storage only moves the rate-distortion point
-(by a measured, small amount; see the README).
+is therefore exactly the model that built the entropy tables: encoder and
+decoder use identical numbers and decoding stays exact. Storage only moves the
+rate-distortion point, by a small measured amount (see the README).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ CISCO = "video/CiscoVT2people_320x192_12.yuv"
 
 
 def test_pairs_and_means_on_real_frames(tiny_weights, one_torch_thread):
-    model, _, kind = load_model_or_checkpoint(str(tiny_weights))
+    model, _, kind, _ = load_model_or_checkpoint(str(tiny_weights))
     assert kind == "weights"
     res = inspect_motion(model, str(shared_file(CISCO)), frames=3, quality=1)
     assert (res["width"], res["height"], len(res["pairs"])) == (320, 192, 2)
@@ -41,8 +41,8 @@ def test_training_checkpoint_and_bad_files(tmp_path, tiny_model_config):
     model = build_model(tiny_model_config)
     ck = tmp_path / "last.pt"
     torch.save({"model": model.state_dict(), "model_config": tiny_model_config.to_dict(), "stage": 3, "step": 7}, ck)
-    loaded, _, kind = load_model_or_checkpoint(str(ck))
-    assert kind == "training checkpoint (stage 3, step 7)"
+    loaded, _, kind, provenance = load_model_or_checkpoint(str(ck))
+    assert kind == "training checkpoint (stage 3, step 7)" and provenance == {"train_config": None, "steps": None}
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters()))  # (tables rebuilt)
     assert loaded.intra.entropy.tables_built() and loaded.pframe.motion_codec.entropy.tables_built()
     junk = tmp_path / "junk.pt"

@@ -32,7 +32,7 @@ def main() -> int:
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     try:
-        model, _, kind = load_model_or_checkpoint(args.weights)
+        model, _, kind, _ = load_model_or_checkpoint(args.weights)
         res = inspect_motion(model, args.input, frames=args.frames, quality=args.quality)
     except DvclicError as exc:
         print(f"error: {exc}", file=sys.stderr)
