@@ -43,7 +43,7 @@ def test_int8_is_smaller_and_close_to_fp32(tmp_path, tiny_model_config):
     for storage in ("fp32", "fp16", "int8"):
         save_weights(_model(tiny_model_config), tiny_model_config, tmp_path / f"{storage}.pt", storage=storage)
         sizes[storage] = (tmp_path / f"{storage}.pt").stat().st_size
-    assert sizes["int8"] < 0.7 * sizes["fp16"] < 0.7 * sizes["fp32"]
+    assert sizes["int8"] < 0.7 * sizes["fp16"] and sizes["fp16"] < 0.7 * sizes["fp32"]
     ref = _model(tiny_model_config)
     int8 = _model(tiny_model_config)
     round_model_(int8, "int8")
