@@ -7,29 +7,28 @@ half-written file. User errors raise :class:`~dvclic.errors.DvclicError`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 
-from .bitstream import FRAME_TYPE_CHARS, BitstreamReader, BitstreamWriter, SequenceHeader
+from .bitstream import DEFAULT_MAX_PIXELS, FRAME_TYPE_CHARS, BitstreamReader, BitstreamWriter, SequenceHeader
 from .checkpoint import LoadedWeights, file_sha256, load_weights, package_weights_dir
-from .color import rgb_to_yuv420, yuv420_to_rgb
+from .color import yuv420_to_rgb
 from .config import load_model_config
 from .errors import BitstreamError, InputError, WeightsError
 from .metrics import psnr_rgb, psnr_yuv
+from .outputs import atomic_output, check_output
+from .rdo import DEFAULT_MODES, ModeSet, mode_label
 from .refinement import ProgressFn, make_refiner
 from .sequence import SequenceDecoder, SequenceEncoder
-from .video import VideoInfo, open_video, open_writer, pix_fmt_for_bit_depth
+from .video import VideoInfo, check_video_output, open_video, open_writer, pix_fmt_for_bit_depth
 from .video.padding import crop_to, pad_to_multiple
 
-DEFAULT_WEIGHTS = "dvc-hyperprior.pt"
+DEFAULT_WEIGHTS = "dvc-dis.pt"
 
 #: Progress callback: (frames done, total or None).
 Progress = Callable[[int, "int | None"], None]
@@ -78,22 +77,6 @@ def find_weights_for(header: SequenceHeader, weights: str | None, device: torch.
     )
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; rename it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get normal permissions
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 @dataclass
 class FrameStats:
     type: str
@@ -103,6 +86,9 @@ class FrameStats:
     residual_bytes: int = 0
     psnr_rgb: float | None = None
     psnr_yuv: float | None = None
+    modes: str = ""
+    skipped_blocks: int = 0
+    exact: bool | None = None
 
 
 @dataclass
@@ -139,6 +125,16 @@ class CodingReport:
             out["psnr_yuv"] = round(sum(f.psnr_yuv for f in self.per_frame) / len(rgb), 4)
             out["bits"] = {k: sum(getattr(f, k + "_bytes") for f in self.per_frame) * 8
                            for k in ("intra", "motion", "residual")}
+        counts: dict[str, int] = {}
+        for f in self.per_frame:
+            counts[f.modes] = counts.get(f.modes, 0) + 1
+        out["modes"] = counts
+        if any(f.type == "P" for f in self.per_frame) and rgb:
+            out["skipped_blocks"] = sum(f.skipped_blocks for f in self.per_frame)
+        checked = [f.exact for f in self.per_frame if f.exact is not None]
+        if checked:
+            out["exact"] = all(checked)
+            out["inexact_frames"] = [i for i, f in enumerate(self.per_frame) if f.exact is False]
         return out
 
     def to_dict(self) -> dict:
@@ -162,8 +158,12 @@ def encode_file(
     refine_steps: int = 0,
     refine_progress: ProgressFn | None = None,
     progress: Progress | None = None,
+    modes: str = DEFAULT_MODES,
 ) -> CodingReport:
     """Encode a video file to ``.dvc``. ``size`` is (width, height) for raw .yuv.
+
+    ``modes``: the P-frame candidates the encoder may choose from by rate-distortion
+    cost (a comma list of :data:`dvclic.rdo.MODE_NAMES`).
 
     ``refine_steps`` > 0 refines the latents of I-frames and residuals with SGA
     (encode time only; decoding is unchanged).
@@ -174,6 +174,10 @@ def encode_file(
     dev = resolve_device(device)
     if frames is not None and frames < 1:
         raise InputError(f"--frames must be >= 1, got {frames}")
+    # Pre-flight, before weights load: refuse outputs that would clobber an input or fail late.
+    check_output(output_path, inputs=[input_path, config, weights])
+    if reconstruction_path:
+        check_video_output(reconstruction_path, inputs=[input_path, config, weights], outputs=[output_path])
     width, height = size if size else (None, None)
     loaded = load_encoder_weights(config, weights, dev)
     model, cfg = loaded.model, loaded.config
@@ -183,6 +187,10 @@ def encode_file(
     period = cfg.intra_period if intra_period is None else intra_period
     if period == 0 or period < -1:
         raise InputError(f"--intra-period must be >= 1 or -1, got {period}")
+    try:
+        mode_set = ModeSet.parse(modes)
+    except ValueError as exc:
+        raise InputError(f"--modes: {exc}") from None
     out = Path(output_path)
     with open_video(input_path, width=width, height=height, fps=fps, bit_depth=bit_depth,
                     max_frames=frames) as src:
@@ -192,7 +200,8 @@ def encode_file(
             intra_period=period, quality=q, model=cfg.name, weights_sha256=loaded.sha256,
         )
         refine = make_refiner(refine_steps, cfg.lambdas, progress=refine_progress)
-        encoder = SequenceEncoder(model, quality=q, intra_period=period, refine=refine)
+        encoder = SequenceEncoder(model, quality=q, intra_period=period, output_size=(info.height, info.width), bit_depth=info.bit_depth,
+                                  refine=refine, modes=mode_set)
         report = CodingReport(0, info.width, info.height, 0, "", "encode_fps", 0.0, cfg.name, q, period, str(dev))
         recon = open_writer(reconstruction_path, info) if reconstruction_path else None
         start = time.perf_counter()
@@ -204,12 +213,12 @@ def encode_file(
                     enc = encoder.encode(pad_to_multiple(rgb, model.size_multiple))
                     x_hat = crop_to(enc.x_hat, info.height, info.width)
                     n = writer.write_frame(enc.unit)
-                    rec_yuv = rgb_to_yuv420(x_hat.cpu(), info.bit_depth)
                     if recon is not None:
-                        recon.write(rec_yuv)
+                        recon.write(enc.yuv)
                     report.per_frame.append(FrameStats(
                         FRAME_TYPE_CHARS[enc.unit.frame_type], n, enc.intra_bytes, enc.motion_bytes,
-                        enc.residual_bytes, psnr_rgb(x_hat.cpu(), rgb.cpu()), psnr_yuv(rec_yuv, yuv)))
+                        enc.residual_bytes, psnr_rgb(x_hat.cpu(), rgb.cpu()), psnr_yuv(enc.yuv, yuv),
+                        modes=mode_label(enc.unit.frame_type, enc.unit.modes), skipped_blocks=enc.skipped_blocks))
                     if progress:
                         progress(len(report.per_frame), info.frame_count)
                 if not report.per_frame:
@@ -237,22 +246,32 @@ def decode_file(
     weights: str | None = None,
     device: str = "auto",
     progress: Progress | None = None,
+    strict: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> CodingReport:
-    """Decode a ``.dvc`` file to y4m / yuv / mp4 / a PNG folder (by the output's name)."""
+    """Decode a ``.dvc`` file to y4m / yuv / mp4 / a PNG folder (by the output's name).
+
+    Version-2 files carry a hash of the encoder's reconstruction per frame; the
+    report says whether every decoded frame matches it (``exact``), and ``strict``
+    makes a mismatch an error. ``max_pixels`` limits width * height.
+    """
     dev = resolve_device(device)
     src = Path(input_path)
     if not src.is_file():
         raise InputError(f"input file not found: {src}")
+    check_video_output(output_path, inputs=[src, weights])  # pre-flight, before weights load
     with open(src, "rb") as fp:
-        reader = BitstreamReader(fp)
+        reader = BitstreamReader(fp, max_pixels=max_pixels)
         h = reader.header
         loaded = find_weights_for(h, weights, dev)
         model = loaded.model
         if loaded.config.name != h.model:
             raise WeightsError(f"weights are for model {loaded.config.name!r}, the file needs {h.model!r}")
+        reader.check_quality(model.num_qualities)
         m = model.size_multiple
         padded = (-(-h.height // m) * m, -(-h.width // m) * m)
-        decoder = SequenceDecoder(model, padded_size=padded)
+        decoder = SequenceDecoder(model, padded_size=padded, output_size=(h.height, h.width),
+                                  bit_depth=h.bit_depth, version=reader.version)
         info = VideoInfo(width=h.width, height=h.height, fps=h.fps, bit_depth=h.bit_depth,
                          pix_fmt=pix_fmt_for_bit_depth(h.bit_depth), frame_count=h.frame_count)
         report = CodingReport(0, h.width, h.height, src.stat().st_size, "", "decode_fps", 0.0, h.model,
@@ -260,9 +279,13 @@ def decode_file(
         start = time.perf_counter()
         with open_writer(output_path, info) as writer:
             for unit in reader:
-                x_hat = crop_to(decoder.decode(unit), h.height, h.width)
-                writer.write(rgb_to_yuv420(x_hat.cpu(), h.bit_depth))
-                report.per_frame.append(FrameStats(FRAME_TYPE_CHARS[unit.frame_type], unit.num_bytes))
+                dec = decoder.decode(unit)
+                if strict and dec.exact is False:
+                    raise BitstreamError(f"frame {len(report.per_frame)} at byte offset {unit.offset}: the decoded "
+                                         "frame differs from the encoder's reconstruction (--strict)")
+                writer.write(dec.yuv)
+                report.per_frame.append(FrameStats(FRAME_TYPE_CHARS[unit.frame_type], unit.num_bytes,
+                                                   modes=mode_label(unit.frame_type, unit.modes), exact=dec.exact))
                 if progress:
                     progress(len(report.per_frame), h.frame_count)
     elapsed = time.perf_counter() - start

@@ -4,19 +4,39 @@ Layout (all multi-byte fixed-width integers little-endian)::
 
     file      := MAGIC(6) VERSION(u8) seq_unit frame_unit* end_unit
     seq_unit  := len(varint) payload crc32(u32 of payload)
-      payload := width(varint) height(varint) frame_count(u32) fps_num(varint)
-                 fps_den(varint) bit_depth(u8) chroma(u8: 0 = 4:2:0)
+      payload := width(varint) height(varint) frame_count(u32; v2: 0xFFFFFFFF = open-ended)
+                 fps_num(varint) fps_den(varint) bit_depth(u8) chroma(u8: 0 = 4:2:0)
                  matrix(u8: 1 = BT.709) range(u8: 0 = limited)
                  intra_period(zigzag varint; -1 = first frame only)
                  quality(u8) model(str) weights_sha256(32 bytes)
     frame_unit := UNIT_FRAME(u8) len(varint) payload crc32(u32 of payload)
-      payload := type(u8: 0 = I, 1 = P) quality(u8) n(varint) (len(varint) bytes){n}
+      v1 payload := type(u8: 0 = I, 1 = P) quality(u8) n(varint) (len(varint) bytes){n}
+      v2 payload := type(u8) quality(u8) modes(u8) n(varint) (len(varint) bytes){n}
+                    symbols_hash(8 bytes) recon_hash(16 bytes)
     end_unit  := UNIT_END(u8) frame_count(u32)
     str       := len(varint) utf-8 bytes
 
-``frame_count`` in the sequence header is patched when the writer closes, so the
-header is complete while frames are streamed. Every read error raises
-:class:`~dvclic.errors.BitstreamError` naming what is wrong and the byte offset.
+Version 2 adds, per frame:
+
+- ``modes`` (P-frames only; 0 for I-frames): bit 0 ``MODE_ZERO_MOTION`` (no motion
+  sections: the flow is zero), bit 1 ``MODE_NO_MC`` (the prediction is the warped
+  reference, without the MC net), bit 2 ``MODE_SKIP`` (a skip-mask section precedes
+  the residual sections). Other bits must be 0. The encoder chooses them by
+  rate-distortion cost (``dvclic.rdo``); the decoder follows them.
+- ``symbols_hash``: BLAKE2b-64 of (type, quality, modes) and every entropy-decoded
+  integer symbol of the frame, in coding order. The decoder recomputes it; a
+  mismatch is an error, so a damaged or crafted payload cannot decode to a wrong
+  video unnoticed.
+- ``recon_hash``: BLAKE2b-128 of the encoder's reconstruction as written (the
+  cropped YUV 4:2:0 planes at the source bit depth), like HEVC's decoded picture
+  hash: the decoder reports whether its output is bit-exact.
+- entropy-coded sections are coded with the memory-safe coder
+  (``image_codecs.entropy.coders.SafeAns``); version 1 used compressai's rANS.
+
+``frame_count`` in the sequence header is patched when the writer closes on a
+seekable file; on a pipe it stays open-ended (v2) and the end unit confirms it.
+Every read error raises :class:`~dvclic.errors.BitstreamError` naming what is
+wrong and the byte offset.
 """
 
 from __future__ import annotations
@@ -24,14 +44,15 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import BinaryIO, Iterator
 
 from .errors import BitstreamError
 
 MAGIC = b"DVCLIC"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 UNIT_FRAME = 0xF1
 UNIT_END = 0xFE
 FRAME_I = 0
@@ -41,9 +62,24 @@ MATRIX_BT709 = 1
 RANGE_LIMITED = 0
 CHROMA_420 = 0
 
+MODE_ZERO_MOTION = 1
+MODE_NO_MC = 2
+MODE_SKIP = 4
+MODE_BITS = MODE_ZERO_MOTION | MODE_NO_MC | MODE_SKIP
+SYMBOLS_HASH_BYTES = 8
+RECON_HASH_BYTES = 16
+
 MAX_DIMENSION = 16384
+#: Default limit on width * height, protecting memory (4096 x 2304 covers DCI 4K and UHD);
+#: readers take ``max_pixels`` to raise it.
+DEFAULT_MAX_PIXELS = 4096 * 2304
 MAX_SECTIONS = 64
 MAX_UNIT_BYTES = 1 << 30
+BIT_DEPTHS = (8, 10)
+MAX_FPS = 1000
+MIN_FPS = Fraction(1, 3600)  # one frame an hour
+MAX_FPS_TERM = (1 << 31) - 1  # numerator and denominator fit an int32 (container time bases)
+OPEN_ENDED = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -66,11 +102,19 @@ class SequenceHeader:
 
 @dataclass(frozen=True)
 class FrameUnit:
-    """One coded frame: its type (FRAME_I / FRAME_P), quality and payload sections."""
+    """One coded frame: its type (FRAME_I / FRAME_P), quality, payload sections and,
+    from version 2, its coding modes and hashes (empty in version-1 units).
+
+    ``offset`` is where the unit starts in the file (set by the reader, for messages).
+    """
 
     frame_type: int
     quality: int
     sections: list[bytes]
+    modes: int = 0
+    symbols_hash: bytes = b""
+    recon_hash: bytes = b""
+    offset: int = field(default=0, compare=False)
 
     @property
     def num_bytes(self) -> int:
@@ -106,8 +150,10 @@ def _str(value: str) -> bytes:
 
 
 def _header_payload(h: SequenceHeader) -> bytes:
-    if not (0 < h.width <= MAX_DIMENSION and 0 < h.height <= MAX_DIMENSION):
-        raise ValueError(f"frame size {h.width}x{h.height} outside 1..{MAX_DIMENSION}")
+    problems = _header_problems(h.width, h.height, h.fps.numerator, h.fps.denominator, h.bit_depth,
+                                h.chroma, h.matrix, h.colour_range, h.intra_period, max_pixels=None)
+    if problems:
+        raise ValueError(f"cannot write this sequence header: {'; '.join(problems)}")
     if len(h.weights_sha256) != 32:
         raise ValueError("weights_sha256 must be 32 bytes")
     return b"".join(
@@ -131,16 +177,24 @@ def _crc(data: bytes) -> bytes:
 
 
 class BitstreamWriter:
-    """Streams a sequence to a seekable binary file: header, frames, end unit."""
+    """Streams a sequence: header, frames, end unit. Writes ``version`` (default: the
+    current one; 1 only for compatibility tests). On a seekable file the header's
+    frame count is patched at :meth:`close`; on a pipe it is open-ended (v2)."""
 
-    def __init__(self, fp: BinaryIO, header: SequenceHeader) -> None:
+    def __init__(self, fp: BinaryIO, header: SequenceHeader, *, version: int = VERSION) -> None:
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"cannot write format version {version}")
         self._fp = fp
-        self._header = header
+        self.version = version
+        self._seekable = _seekable(fp)
+        if not self._seekable and version == 1:
+            raise ValueError("format version 1 needs a seekable output")
+        self._header = header if self._seekable else SequenceHeader(**{**header.__dict__, "frame_count": OPEN_ENDED})
         self._frames = 0
-        self._fp.write(MAGIC + bytes([VERSION]))
-        payload = _header_payload(header)
+        self._fp.write(MAGIC + bytes([version]))
+        payload = _header_payload(self._header)
         self._fp.write(_varint(len(payload)))
-        self._header_pos = self._fp.tell()
+        self._header_pos = self._fp.tell() if self._seekable else 0
         self._fp.write(payload + _crc(payload))
 
     def write_frame(self, unit: FrameUnit) -> int:
@@ -149,9 +203,19 @@ class BitstreamWriter:
             raise ValueError(f"unknown frame type {unit.frame_type}")
         if len(unit.sections) > MAX_SECTIONS:
             raise ValueError("too many sections")
-        parts = [struct.pack("<BB", unit.frame_type, unit.quality), _varint(len(unit.sections))]
+        if self.version == 1:
+            parts = [struct.pack("<BB", unit.frame_type, unit.quality)]
+        else:
+            if unit.modes & ~MODE_BITS or (unit.frame_type == FRAME_I and unit.modes):
+                raise ValueError(f"invalid modes {unit.modes:#x} for frame type {unit.frame_type}")
+            if len(unit.symbols_hash) != SYMBOLS_HASH_BYTES or len(unit.recon_hash) != RECON_HASH_BYTES:
+                raise ValueError("version-2 frame units need both hashes")
+            parts = [struct.pack("<BBB", unit.frame_type, unit.quality, unit.modes)]
+        parts.append(_varint(len(unit.sections)))
         for section in unit.sections:
             parts += [_varint(len(section)), section]
+        if self.version >= 2:
+            parts += [unit.symbols_hash, unit.recon_hash]
         payload = b"".join(parts)
         data = bytes([UNIT_FRAME]) + _varint(len(payload)) + payload + _crc(payload)
         self._fp.write(data)
@@ -159,16 +223,25 @@ class BitstreamWriter:
         return len(data)
 
     def close(self) -> None:
-        """Write the end unit and patch the frame count into the header."""
+        """Write the end unit and, on a seekable file, patch the frame count into the header."""
         self._fp.write(bytes([UNIT_END]) + struct.pack("<I", self._frames))
+        if not self._seekable:
+            self._fp.flush()
+            return
         end = self._fp.tell()
-        h = self._header
-        patched = SequenceHeader(**{**h.__dict__, "frame_count": self._frames})
+        patched = SequenceHeader(**{**self._header.__dict__, "frame_count": self._frames})
         payload = _header_payload(patched)
         self._fp.seek(self._header_pos)
         self._fp.write(payload + _crc(payload))
         self._fp.seek(end)
         self._header = patched
+
+
+def _seekable(fp: BinaryIO) -> bool:
+    try:
+        return bool(fp.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 # -- reader ------------------------------------------------------------------
@@ -200,7 +273,27 @@ class _Cursor:
                 raise BitstreamError(f"corrupt {what}: varint too long at byte offset {start}")
 
 
-def _parse_header(payload: bytes, offset: int) -> SequenceHeader:
+def _header_problems(width: int, height: int, num: int, den: int, bit_depth: int, chroma: int, matrix: int,
+                     rng: int, intra_period: int, *, max_pixels: int | None) -> list[str]:
+    """What is wrong with these sequence-header values (empty: nothing)."""
+    problems = []
+    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
+        problems.append(f"frame size {width}x{height} outside 1..{MAX_DIMENSION}")
+    elif max_pixels is not None and width * height > max_pixels:
+        problems.append(f"frame size {width}x{height} is over the limit of {max_pixels} pixels "
+                        "(raise it with --max-pixels if this is intended)")
+    if not (0 < num <= MAX_FPS_TERM and 0 < den <= MAX_FPS_TERM) or not MIN_FPS <= Fraction(num, den) <= MAX_FPS:
+        problems.append(f"frame rate {num}/{den} outside {MIN_FPS}..{MAX_FPS} fps")
+    if bit_depth not in BIT_DEPTHS:
+        problems.append(f"bit depth {bit_depth} (8 or 10)")
+    if chroma != CHROMA_420 or matrix != MATRIX_BT709 or rng != RANGE_LIMITED:
+        problems.append(f"pixel format (chroma {chroma}, matrix {matrix}, range {rng})")
+    if intra_period == 0 or intra_period < -1:
+        problems.append(f"intra period {intra_period}")
+    return problems
+
+
+def _parse_header(payload: bytes, offset: int, max_pixels: int) -> SequenceHeader:
     c = _Cursor(io.BytesIO(payload))
     try:
         width, height = c.varint("width"), c.varint("height")
@@ -213,15 +306,8 @@ def _parse_header(payload: bytes, offset: int) -> SequenceHeader:
         sha = c.read(32, "weights hash")
     except (BitstreamError, UnicodeDecodeError) as exc:
         raise BitstreamError(f"corrupt sequence header at byte offset {offset}: {exc}") from None
-    problems = []
-    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
-        problems.append(f"frame size {width}x{height}")
-    if num == 0 or den == 0:
-        problems.append(f"frame rate {num}/{den}")
-    if bit_depth not in (8, 10, 12, 16) or chroma != CHROMA_420 or matrix != MATRIX_BT709 or rng != RANGE_LIMITED:
-        problems.append(f"pixel format (bit depth {bit_depth}, chroma {chroma}, matrix {matrix}, range {rng})")
-    if intra_period == 0 or intra_period < -1:
-        problems.append(f"intra period {intra_period}")
+    problems = _header_problems(width, height, num, den, bit_depth, chroma, matrix, rng, intra_period,
+                                max_pixels=max_pixels)
     if c.fp.read(1):
         problems.append("trailing bytes")
     if problems:
@@ -233,73 +319,113 @@ def _parse_header(payload: bytes, offset: int) -> SequenceHeader:
     )
 
 
-def _parse_frame(payload: bytes, index: int, offset: int) -> FrameUnit:
+def _parse_frame(payload: bytes, index: int, offset: int, version: int) -> FrameUnit:
     c = _Cursor(io.BytesIO(payload))
+    modes, symbols_hash, recon_hash = 0, b"", b""
     try:
         frame_type, quality = c.read(2, "frame type")
         if frame_type not in FRAME_TYPE_CHARS:
             raise BitstreamError(f"unknown frame type {frame_type}")
+        if version >= 2:
+            modes = c.read(1, "modes")[0]
+            if modes & ~MODE_BITS or (frame_type == FRAME_I and modes):
+                raise BitstreamError(f"invalid modes {modes:#04x} for a {FRAME_TYPE_CHARS[frame_type]}-frame")
         n = c.varint("section count")
         if n > MAX_SECTIONS:
             raise BitstreamError(f"{n} sections (max {MAX_SECTIONS})")
         sections = [c.read(c.varint("section length"), "section") for _ in range(n)]
+        if version >= 2:
+            symbols_hash = c.read(SYMBOLS_HASH_BYTES, "symbols hash")
+            recon_hash = c.read(RECON_HASH_BYTES, "reconstruction hash")
         if c.fp.read(1):
             raise BitstreamError("trailing bytes in frame payload")
     except BitstreamError as exc:
         raise BitstreamError(f"corrupt frame {index} at byte offset {offset}: {exc}") from None
-    return FrameUnit(frame_type=frame_type, quality=quality, sections=sections)
+    return FrameUnit(frame_type=frame_type, quality=quality, sections=sections, modes=modes,
+                     symbols_hash=symbols_hash, recon_hash=recon_hash, offset=offset)
 
 
 class BitstreamReader:
     """Reads a ``.dvc`` stream unit by unit (memory does not grow with length).
 
     ``header`` is parsed on construction; iterate to get :class:`FrameUnit` s. The
-    iteration ends only at a valid end unit whose count matches the header.
+    iteration ends only at a valid end unit whose count matches the header (or,
+    for an open-ended header, the frames read). ``max_pixels`` limits width *
+    height (memory protection). Frame types are checked against the intra period:
+    a frame at an intra position must be an I-frame (the encoder may code any
+    other frame as an I-frame too, when that costs less).
     """
 
-    def __init__(self, fp: BinaryIO) -> None:
+    def __init__(self, fp: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self._c = _Cursor(fp)
         magic = self._c.fp.read(len(MAGIC))
         self._c.pos = len(magic)
         if magic != MAGIC:
             raise BitstreamError("not a .dvc file: bad magic bytes at byte offset 0")
         version = self._c.read(1, "format version")[0]
-        if version != VERSION:
-            raise BitstreamError(f"unsupported .dvc format version {version} (this reader knows {VERSION})")
+        if version not in READABLE_VERSIONS:
+            raise BitstreamError(f"unsupported .dvc format version {version} at byte offset 6 "
+                                 f"(this reader knows {', '.join(map(str, READABLE_VERSIONS))})")
+        self.version = version
         offset = self._c.pos
+        self.header_offset = offset
         length = self._c.varint("sequence header length")
         if length > 4096:
             raise BitstreamError(f"corrupt sequence header length {length} at byte offset {offset}")
         payload = self._c.read(length, "sequence header")
         if self._c.read(4, "sequence header checksum") != _crc(payload):
             raise BitstreamError(f"sequence header checksum mismatch at byte offset {offset}")
-        self.header = _parse_header(payload, offset)
+        self.header = _parse_header(payload, offset, max_pixels)
+        if self.header.frame_count == OPEN_ENDED and version < 2:
+            raise BitstreamError(f"invalid sequence header at byte offset {offset}: open-ended frame count in v1")
+
+    @property
+    def open_ended(self) -> bool:
+        return self.header.frame_count == OPEN_ENDED
+
+    def check_quality(self, num_qualities: int) -> None:
+        """The header's quality must be one of the model's ``num_qualities``."""
+        if not 0 <= self.header.quality < num_qualities:
+            raise BitstreamError(f"invalid sequence header at byte offset {self.header_offset}: quality "
+                                 f"{self.header.quality} outside the model's 0..{num_qualities - 1}")
 
     def __iter__(self) -> Iterator[FrameUnit]:
         c = self._c
+        h = self.header
         index = 0
         while True:
             offset = c.pos
             kind = c.read(1, f"unit type (frame {index})")[0]
             if kind == UNIT_END:
                 (count,) = struct.unpack("<I", c.read(4, "end-of-stream frame count"))
-                if count != index or count != self.header.frame_count:
+                if count != index or (count != h.frame_count and not self.open_ended):
+                    shown = "open-ended" if self.open_ended else h.frame_count
                     raise BitstreamError(
                         f"frame count mismatch at byte offset {offset}: header says "
-                        f"{self.header.frame_count}, end unit says {count}, read {index}"
+                        f"{shown}, end unit says {count}, read {index}"
                     )
                 if c.fp.read(1):
                     raise BitstreamError(f"unexpected bytes after end of stream at byte offset {c.pos}")
                 return
             if kind != UNIT_FRAME:
                 raise BitstreamError(f"corrupt unit type 0x{kind:02x} at byte offset {offset} (frame {index})")
-            if index >= self.header.frame_count:
-                raise BitstreamError(f"more frames than the header's {self.header.frame_count} at byte offset {offset}")
+            if index >= (OPEN_ENDED - 1 if self.open_ended else h.frame_count):
+                raise BitstreamError(f"more frames than the header's {h.frame_count} at byte offset {offset}")
             length = c.varint(f"frame {index} length")
             if length > MAX_UNIT_BYTES:
                 raise BitstreamError(f"corrupt frame {index} length {length} at byte offset {offset}")
             payload = c.read(length, f"frame {index} payload")
             if c.read(4, f"frame {index} checksum") != _crc(payload):
                 raise BitstreamError(f"checksum mismatch in frame {index} at byte offset {offset}")
-            yield _parse_frame(payload, index, offset)
+            unit = _parse_frame(payload, index, offset, self.version)
+            if is_intra_position(index, h.intra_period) and unit.frame_type != FRAME_I:
+                raise BitstreamError(f"frame {index} at byte offset {offset} is a "
+                                     f"{FRAME_TYPE_CHARS[unit.frame_type]}-frame, but intra period "
+                                     f"{h.intra_period} makes it an I-frame")
+            yield unit
             index += 1
+
+
+def is_intra_position(index: int, intra_period: int) -> bool:
+    """Frame ``index`` must be an I-frame (every ``intra_period`` frames; -1: only the first)."""
+    return index == 0 if intra_period == -1 else index % intra_period == 0

@@ -17,8 +17,6 @@ of the weights file.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from .compact import check_storage, pack_state, round_model_, unpack_state
 from .config import ConfigError, ModelConfig, model_config_from_dict
 from .errors import WeightsError
 from .model import VideoCodecModel, build_model
+from .outputs import atomic_output
 
 FORMAT = "dvclic-weights"
 VERSION = 2
@@ -86,15 +85,8 @@ def save_weights(model: VideoCodecModel, cfg: ModelConfig, path: str | Path, *, 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temp file beside ``path``, renamed into place on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def load_weights(name_or_path: str | Path, *, device: str | torch.device = "cpu") -> LoadedWeights:
@@ -153,7 +145,10 @@ def load_model_or_checkpoint(path: str | Path) -> tuple[VideoCodecModel, ModelCo
         model.update(force=True)
         model.eval()
         kind = f"training checkpoint (stage {ck.get('stage')}, step {ck.get('step')})"
-        return model, cfg, kind, {"train_config": ck.get("train_config"), "steps": ck.get("global_step")}
+        provenance = {"train_config": ck.get("train_config"), "steps": ck.get("global_step")}
+        if ck.get("init") is not None:
+            provenance["init"] = ck["init"]
+        return model, cfg, kind, provenance
 
 
 def export_weights(source: str | Path, dest: str | Path, *, storage: str = "int8",

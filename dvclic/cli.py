@@ -1,21 +1,28 @@
 """Command-line front ends (thin: parse, call the library, print).
 
 User errors (missing files, non-video input, bad bitstreams, wrong weights)
-print one line to stderr and exit with code 2, never a traceback.
+print one line to stderr and exit with code 2, never a traceback. Ctrl-C (SIGINT)
+and SIGTERM unwind the stack, so temporary outputs are removed, print
+``error: interrupted`` and exit with 130 and 143 (128 + signal number).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import warnings
+from contextlib import contextmanager
 from fractions import Fraction
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from .errors import DvclicError
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 T = TypeVar("T")
 
 
@@ -68,16 +75,48 @@ def _progress_bar(desc: str, enabled: bool) -> tuple[Callable[[int, int | None],
     return update, bar.close
 
 
-def call_guarded(fn: Callable[[], T]) -> tuple[int, T | None]:
-    """Run ``fn``; user errors become one ``error:`` line on stderr and exit code 2."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so ``finally`` blocks and context managers remove temporaries."""
+
+
+@contextmanager
+def _sigterm_raises_terminated() -> Iterator[None]:
+    """While the block runs, the first SIGTERM raises :class:`Terminated`; later ones are ignored
+    so they cannot cut the cleanup short. The previous handler is restored afterwards. Signal
+    handlers can only be set from the main thread; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal received
+        if not received:
+            received = True
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        return 0, fn()
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def call_guarded(fn: Callable[[], T]) -> tuple[int, T | None]:
+    """Run ``fn``; user errors become one ``error:`` line on stderr and exit code 2; SIGINT and
+    SIGTERM become ``error: interrupted`` and exit code 130 or 143 (temporaries removed)."""
+    try:
+        with _sigterm_raises_terminated():
+            return 0, fn()
     except DvclicError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR, None
+    except Terminated:
+        print("error: interrupted (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED, None
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        return 130, None
+        return EXIT_INTERRUPTED, None
 
 
 def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str]) -> int:
@@ -103,6 +142,10 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fps", type=_fps, help="frame rate for raw .yuv input")
     p.add_argument("--bit-depth", type=int, choices=[8, 10], help="bit depth of raw .yuv input")
     p.add_argument("--recon", help="also write the encoder's reconstruction (y4m/yuv/mp4/DIR/)")
+    p.add_argument("--modes", default="mc,warp,zero,skip,intra",
+                   help="P-frame candidates chosen per frame by rate-distortion cost: a comma list of "
+                        "mc (coded flow + MC net), warp (coded flow, no MC net), zero (no motion), "
+                        "skip (per-block skip mask), intra (I-frame); default: all")
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     args = p.parse_args(argv)
     quiet_third_party_warnings()
@@ -118,7 +161,7 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
                 frames=args.frames, intra_period=args.intra_period, device=args.device, size=args.size,
                 fps=args.fps, bit_depth=args.bit_depth, reconstruction_path=args.recon,
                 refine_steps=args.refine_steps, refine_progress=lambda i, n, _loss: refine_update(i, n),
-                progress=update,
+                progress=update, modes=args.modes,
             )
         finally:
             refine_close()
@@ -137,20 +180,28 @@ def decode_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-o", "--output", required=True, help="OUT.y4m, OUT.yuv, OUT.mp4 or DIR/ for PNG frames")
     p.add_argument("--weights", help="weights file (default: the shipped file the .dvc names)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--strict", action="store_true",
+                   help="fail when a decoded frame differs from the encoder's reconstruction (its hash)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="largest width*height accepted (default 4096*2304), a memory guard")
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     args = p.parse_args(argv)
     quiet_third_party_warnings()
 
     def work() -> dict:
         from .api import decode_file
+        from .bitstream import DEFAULT_MAX_PIXELS
 
         update, close = _progress_bar("decode", sys.stderr.isatty())
         try:
             report = decode_file(args.input, args.output, weights=args.weights, device=args.device,
-                                 progress=update)
+                                 progress=update, strict=args.strict,
+                                 max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
         finally:
             close()
         return report.summary()
 
     return _run(work, args.json, lambda s: (
-        f"{s['frames']} frames {s['width']}x{s['height']} -> {args.output} ({s['decode_fps']:.2f} fps)"))
+        f"{s['frames']} frames {s['width']}x{s['height']} -> {args.output} ({s['decode_fps']:.2f} fps"
+        + ("" if "exact" not in s else ", bit-exact" if s["exact"] else
+           f", NOT bit-exact in frames {s['inexact_frames'][:10]}") + ")"))

@@ -70,9 +70,19 @@ def check_storage(storage: str) -> str:
 def round_model_(model: nn.Module, storage: str) -> None:
     """Give every floating-point parameter and buffer the value it will be stored as (in place)."""
     check_storage(storage)
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.is_floating_point():
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        if t.is_floating_point() and not is_constant_bound(name):
             t.copy_(_stored_float(t, storage))
+
+
+def is_constant_bound(name: str) -> bool:
+    """compressai's ``LowerBound`` buffers: architecture constants, not learned values.
+
+    They are kept exact: in fp16 the likelihood bound 1e-9 becomes 0, and a model
+    trained further from such a file meets log(0) (files written before this rule
+    hold the rounded values; ``--init`` restores the constants).
+    """
+    return name.endswith(".bound")
 
 
 def pack_state(state: dict[str, Tensor], storage: str) -> dict[str, Any]:

@@ -17,10 +17,12 @@ from .pframe import PFrameCodec
 class VideoCodecModel(nn.Module):
     """Holds the networks only; sequence state lives in dvclic.sequence."""
 
-    def __init__(self, *, intra: ImageCodec, pframe: PFrameCodec) -> None:
+    def __init__(self, *, intra: ImageCodec, pframe: PFrameCodec, lambdas: tuple[float, ...] = ()) -> None:
         super().__init__()
         self.intra = intra
         self.pframe = pframe
+        #: the rate-distortion trade-off of each quality (training loss lambda * MSE + bpp)
+        self.lambdas = tuple(float(v) for v in lambdas)
         self.size_multiple = math.lcm(intra.size_multiple, pframe.size_multiple)
         self.num_qualities = min(intra.num_qualities, pframe.motion_codec.num_qualities,
                                  pframe.residual_codec.num_qualities)
@@ -57,4 +59,4 @@ def build_model(cfg: ModelConfig) -> VideoCodecModel:
         mc_net=MotionCompensationNet(channels=cfg.mc_channels),
         residual_codec=_codec(cfg.residual, "residual", 3, q),
     )
-    return VideoCodecModel(intra=_codec(cfg.intra, "intra", 3, q), pframe=pframe)
+    return VideoCodecModel(intra=_codec(cfg.intra, "intra", 3, q), pframe=pframe, lambdas=tuple(cfg.lambdas))

@@ -13,6 +13,7 @@ from typing import Sequence
 from torch import Tensor
 
 from image_codecs import CompressedImage, ImageCodec
+from image_codecs.entropy.coders import IndexedCoder
 from image_codecs.refine import ProgressFn, sga_compress  # noqa: F401 (ProgressFn re-exported)
 from image_codecs.transform_codec import TransformCodec
 
@@ -28,10 +29,11 @@ def make_refiner(steps: int, lambdas: Sequence[float], *, lr: float = 5e-3,
     if steps == 0:
         return None
 
-    def compress(codec: ImageCodec, x: Tensor, quality: int) -> CompressedImage:
+    def compress(codec: ImageCodec, x: Tensor, quality: int, *, coder: IndexedCoder | None = None,
+                 latent_mask: Tensor | None = None) -> CompressedImage:
         if not isinstance(codec, TransformCodec):
             raise InputError(f"{type(codec).__name__} does not support latent refinement")
         return sga_compress(codec, x, quality, lmbda=float(lambdas[quality]), steps=steps, lr=lr,
-                            progress=progress)
+                            progress=progress, coder=coder, latent_mask=latent_mask)
 
     return compress

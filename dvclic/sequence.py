@@ -1,43 +1,77 @@
-"""Sequence coding: GOP structure and the reference buffer.
+"""Sequence coding: GOP structure, the reference buffer, per-frame modes and hashes.
 
 The sequence encoder/decoder own all state (reference frame, frame counter);
 the networks are stateless. Frames are tensors 1 x 3 x H x W in [0, 1], already
 padded to the model's size multiple. The reference is always the decoder's
 reconstruction (clamped to [0, 1]), so encoder and decoder stay in lockstep.
+
+Frames at intra positions (``is_intra``) are I-frames. Every other frame is coded
+with the cheapest of the allowed modes (``dvclic.rdo``), an I-frame included.
+Each unit carries the hash of its entropy-coded symbols (checked: a mismatch is
+a :class:`BitstreamError`) and the hash of the encoder's reconstruction as
+written (reported: ``DecodedFrame.exact``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .bitstream import FRAME_I, FRAME_P, FrameUnit
+from image_codecs.entropy.coders import IndexedCoder, LegacyRans, SafeAns
+
+from .bitstream import (FRAME_I, MODE_NO_MC, MODE_SKIP, MODE_ZERO_MOTION, RECON_HASH_BYTES, VERSION, FrameUnit,
+                        is_intra_position)
+from .color import YUVFrame, rgb_to_yuv420
 from .errors import BitstreamError
 from .model import VideoCodecModel
 from .pframe import ImageCompressor, plain_compress
+from .rdo import ModeSet, choose_pframe, code_intra, finish_digest, symbols_digest
+from .video.padding import crop_to
+
+is_intra = is_intra_position
 
 
-def is_intra(index: int, intra_period: int) -> bool:
-    """Frame ``index`` is an I-frame every ``intra_period`` frames (-1: only the first)."""
-    return index == 0 if intra_period == -1 else index % intra_period == 0
+def reconstruction(x_hat: Tensor, size: tuple[int, int], bit_depth: int) -> tuple[YUVFrame, bytes]:
+    """The output frame (cropped to ``size`` = (H, W), YUV 4:2:0 at ``bit_depth``) and its hash."""
+    yuv = rgb_to_yuv420(crop_to(x_hat, *size).cpu(), bit_depth)
+    h = hashlib.blake2b(digest_size=RECON_HASH_BYTES)
+    for plane in yuv.planes:
+        h.update(plane.astype(plane.dtype.newbyteorder("<"), copy=False).tobytes())
+    return yuv, h.digest()
 
 
 @dataclass(frozen=True)
 class EncodedFrame:
     unit: FrameUnit
-    x_hat: Tensor
+    x_hat: Tensor  # padded, clamped: the next reference
+    yuv: YUVFrame  # the output frame the decoder reproduces
     intra_bytes: int
     motion_bytes: int
     residual_bytes: int
+    skipped_blocks: int = 0
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    x_hat: Tensor  # padded, clamped
+    yuv: YUVFrame
+    exact: bool | None  # equals the encoder's reconstruction (None: a version-1 unit, no hash)
 
 
 class SequenceEncoder:
-    """Codes frames one at a time; call :meth:`encode` in display order."""
+    """Codes frames one at a time; call :meth:`encode` in display order.
 
-    def __init__(self, model: VideoCodecModel, *, quality: int, intra_period: int,
-                 refine: ImageCompressor | None = None) -> None:
+    lmbda: the rate-distortion trade-off of the mode decisions (default: the
+    model's training lambda for ``quality``). output_size / bit_depth: the frame as
+    written (for the reconstruction hash); None = the padded size.
+    """
+
+    def __init__(self, model: VideoCodecModel, *, quality: int, intra_period: int, lmbda: float | None = None,
+                 output_size: tuple[int, int] | None = None, bit_depth: int = 8,
+                 refine: ImageCompressor | None = None, modes: ModeSet = ModeSet()) -> None:
         if not 0 <= quality < model.num_qualities:
             raise ValueError(f"quality must be in [0, {model.num_qualities}), got {quality}")
         if intra_period == 0 or intra_period < -1:
@@ -45,6 +79,12 @@ class SequenceEncoder:
         self.model = model
         self.quality = quality
         self.intra_period = intra_period
+        if lmbda is None and len(model.lambdas) <= quality:
+            raise ValueError("the model has no lambda for this quality; pass lmbda")
+        self.lmbda = model.lambdas[quality] if lmbda is None else lmbda
+        self.output_size = output_size
+        self.bit_depth = bit_depth
+        self.modes = modes
         self._compress = refine or plain_compress
         self._ref: Tensor | None = None
         self._index = 0
@@ -53,59 +93,67 @@ class SequenceEncoder:
     def encode(self, x: Tensor) -> EncodedFrame:
         q = self.quality
         if is_intra(self._index, self.intra_period):
-            coded = self._compress(self.model.intra, x, q)
-            x_hat, sections = coded.x_hat, coded.strings
-            sizes = (coded.num_bytes, 0, 0)
-            frame_type = FRAME_I
+            choice = code_intra(self.model.intra, x, q, self._compress, self.lmbda)
         else:
-            coded_p = self.model.pframe.compress(x, self._ref, q, self._compress)
-            x_hat = coded_p.x_hat
-            sections = coded_p.motion.strings + coded_p.residual.strings
-            sizes = (0, coded_p.motion.num_bytes, coded_p.residual.num_bytes)
-            frame_type = FRAME_P
-        x_hat = x_hat.clamp(0.0, 1.0)
+            choice = choose_pframe(self.model.pframe, self.model.intra, x, self._ref, q, lmbda=self.lmbda,
+                                   modes=self.modes, compress=self._compress)
+        x_hat = choice.x_hat.clamp(0.0, 1.0)
+        yuv, recon_hash = reconstruction(x_hat, self.output_size or tuple(x.shape[-2:]), self.bit_depth)
         self._ref = x_hat
         self._index += 1
-        unit = FrameUnit(frame_type=frame_type, quality=q, sections=list(sections))
-        return EncodedFrame(unit, x_hat, *sizes)
+        unit = FrameUnit(frame_type=choice.frame_type, quality=q, sections=list(choice.sections),
+                         modes=choice.modes, symbols_hash=choice.symbols_hash, recon_hash=recon_hash)
+        return EncodedFrame(unit, x_hat, yuv, choice.intra_bytes, choice.motion_bytes, choice.residual_bytes,
+                            choice.skipped_blocks)
 
 
 class SequenceDecoder:
-    """Decodes frame units one at a time into padded 1 x 3 x H x W frames."""
+    """Decodes frame units one at a time (``version``: the stream's format version)."""
 
-    def __init__(self, model: VideoCodecModel, *, padded_size: tuple[int, int]) -> None:
+    def __init__(self, model: VideoCodecModel, *, padded_size: tuple[int, int],
+                 output_size: tuple[int, int] | None = None, bit_depth: int = 8, version: int = VERSION) -> None:
         self.model = model
         self.size = padded_size
+        self.output_size = output_size or padded_size
+        self.bit_depth = bit_depth
+        self.version = version
         self._ref: Tensor | None = None
         self._index = 0
 
     @torch.no_grad()
-    def decode(self, unit: FrameUnit) -> Tensor:
+    def decode(self, unit: FrameUnit) -> DecodedFrame:
         idx = self._index
+        where = f"frame {idx} at byte offset {unit.offset}"
         if not 0 <= unit.quality < self.model.num_qualities:
-            raise BitstreamError(f"frame {idx}: quality {unit.quality} out of range for this model")
-        intra, pf = self.model.intra, self.model.pframe
+            raise BitstreamError(f"{where}: quality {unit.quality} outside the model's "
+                                 f"0..{self.model.num_qualities - 1}")
+        digest = symbols_digest() if self.version >= 2 else None
+        coder: IndexedCoder = SafeAns(digest=digest) if self.version >= 2 else LegacyRans()
         try:
-            if unit.frame_type == FRAME_I:
-                self._expect_sections(unit, intra.num_streams)
-                x_hat = intra.decompress(unit.sections, self.size, unit.quality)
-            else:
-                if self._ref is None:
-                    raise BitstreamError(f"frame {idx}: P-frame without a reference frame")
-                n_m = pf.motion_codec.num_streams
-                self._expect_sections(unit, n_m + pf.residual_codec.num_streams)
-                x_hat = pf.decompress(unit.sections[:n_m], unit.sections[n_m:], self._ref, unit.quality)
+            x_hat = self._decode(unit, coder)
         except BitstreamError:
             raise
         except (RuntimeError, ValueError, IndexError) as exc:
-            raise BitstreamError(f"frame {idx}: entropy decoding failed ({exc})") from None
+            raise BitstreamError(f"{where}: entropy decoding failed ({exc})") from None
+        if digest is not None and finish_digest(digest, unit.frame_type, unit.quality, unit.modes) != unit.symbols_hash:
+            raise BitstreamError(f"{where}: symbol hash mismatch (damaged or crafted payload, or a decoder "
+                                 "whose entropy parameters differ from the encoder's)")
         if not torch.isfinite(x_hat).all():
-            raise BitstreamError(f"frame {idx}: decoded picture is not finite (corrupt payload)")
+            raise BitstreamError(f"{where}: decoded picture is not finite (corrupt payload)")
         x_hat = x_hat.clamp(0.0, 1.0)
+        yuv, recon_hash = reconstruction(x_hat, self.output_size, self.bit_depth)
         self._ref = x_hat
         self._index += 1
-        return x_hat
+        return DecodedFrame(x_hat, yuv, None if self.version < 2 else recon_hash == unit.recon_hash)
 
-    def _expect_sections(self, unit: FrameUnit, n: int) -> None:
-        if len(unit.sections) != n:
-            raise BitstreamError(f"frame {self._index}: expected {n} payload sections, found {len(unit.sections)}")
+    def _decode(self, unit: FrameUnit, coder: IndexedCoder) -> Tensor:
+        intra, pf = self.model.intra, self.model.pframe
+        if unit.frame_type == FRAME_I:
+            if len(unit.sections) != intra.num_streams:
+                raise BitstreamError(f"frame {self._index} at byte offset {unit.offset}: expected "
+                                     f"{intra.num_streams} payload sections, found {len(unit.sections)}")
+            return intra.decompress(unit.sections, self.size, unit.quality, coder=coder)
+        if self._ref is None:
+            raise BitstreamError(f"frame {self._index} at byte offset {unit.offset}: P-frame without a reference")
+        return pf.decompress(unit.sections, self._ref, unit.quality, zero_motion=bool(unit.modes & MODE_ZERO_MOTION),
+                             use_mc=not unit.modes & MODE_NO_MC, skip=bool(unit.modes & MODE_SKIP), coder=coder)

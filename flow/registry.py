@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import MotionEstimator
+from .dis import DISFlow
 from .pwcnet import PWCNet
 from .spynet import SpyNet
 
@@ -23,7 +24,7 @@ class UnknownEstimatorError(KeyError):
 
 def _estimator_table() -> dict[str, type[MotionEstimator]]:
     # Built per call so there is no module-level mutable table to patch.
-    return {"pwcnet": PWCNet, "spynet": SpyNet}
+    return {"dis": DISFlow, "pwcnet": PWCNet, "spynet": SpyNet}
 
 
 def estimator_names() -> list[str]:

@@ -12,6 +12,10 @@ Three entry points, one network:
   reconstruction the decoder will produce);
 - ``decompress(strings, size, quality)`` -> reconstruction.
 
+Bytes come from an entropy-coder backend (``entropy/coders.py``) passed as
+``coder=``: ``SafeAns`` (memory-safe, the default) or ``LegacyRans``
+(compressai's rANS, to read format-v1 data).
+
 ``update()`` builds the entropy coder's CDF tables (stored as buffers, so they
 travel in checkpoints). Calling ``compress``/``decompress`` before it raises
 :class:`EntropyTablesNotBuiltError`.
@@ -27,6 +31,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from .entropy.coders import IndexedCoder
 
 
 class EntropyTablesNotBuiltError(RuntimeError):
@@ -79,12 +85,21 @@ class ImageCodec(nn.Module, ABC):
         """Training pass. quality: int or LongTensor of shape [N]."""
 
     @abstractmethod
-    def compress(self, x: Tensor, quality: int) -> CompressedImage:
-        """Code a 1 x C x H x W tensor; H, W multiples of size_multiple."""
+    def compress(self, x: Tensor, quality: int, *, coder: IndexedCoder | None = None) -> CompressedImage:
+        """Code a 1 x C x H x W tensor; H, W multiples of size_multiple.
+
+        coder: the entropy coder backend; None means ``SafeAns()`` (all new streams).
+        """
 
     @abstractmethod
-    def decompress(self, strings: list[bytes], size: tuple[int, int], quality: int) -> Tensor:
-        """Decode to 1 x C x H x W where (H, W) = size (the padded size)."""
+    def decompress(
+        self, strings: list[bytes], size: tuple[int, int], quality: int, *, coder: IndexedCoder | None = None
+    ) -> Tensor:
+        """Decode to 1 x C x H x W where (H, W) = size (the padded size).
+
+        coder: the backend that wrote the strings (None: ``SafeAns()``; ``LegacyRans()``
+        for format-v1 data). Invalid strings raise ``CorruptStreamError``.
+        """
 
     @abstractmethod
     def update(self, force: bool = False) -> bool:

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import CompressedImage
+from .entropy.coders import IndexedCoder
 from .quantize import HardRound, Quantizer
 from .transform_codec import TransformCodec
 
@@ -210,11 +211,15 @@ def sga_compress(
     steps: int,
     lr: float = 5e-3,
     progress: ProgressFn | None = None,
+    coder: IndexedCoder | None = None,
+    latent_mask: Tensor | None = None,
 ) -> CompressedImage:
     """``compress`` with SGA-refined latents; decodable by the unchanged ``decompress``.
 
     x: 1 x C x H x W. See ``refine_latents`` for lambda's scale. ~3000 steps is
-    the paper's setting; fewer steps is a faster encoder profile.
+    the paper's setting; fewer steps is a faster encoder profile. coder: the
+    entropy coder backend (None: ``SafeAns()``), as for ``compress``. latent_mask:
+    as for ``compress_latents`` (the refinement itself optimises every position).
     """
     if x.shape[0] != 1:
         raise ValueError(f"sga_compress codes one picture at a time, got batch {x.shape[0]}")
@@ -222,4 +227,4 @@ def sga_compress(
     codec._check_tables()  # fail before spending the refinement steps
     y, z = refine_latents(codec, x, quality, lmbda=lmbda, steps=steps, lr=lr, progress=progress)
     with torch.no_grad():
-        return codec.compress_latents(y, z, quality)
+        return codec.compress_latents(y, z, quality, coder=coder, latent_mask=latent_mask)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .base import CodecOutput, CompressedImage, EntropyTablesNotBuiltError, ImageCodec
 from .entropy.base import LatentEntropyModel
+from .entropy.coders import IndexedCoder
 from .gain import QualityGain
 from .quantize import HardRound, NoiseSTE, Quantizer
 
@@ -59,11 +60,18 @@ class TransformCodec(ImageCodec):
         y_synth, likelihoods = self.entropy(y, z, quantizer)
         return CodecOutput(x_hat=self.synthesis(y_synth, quality), likelihoods=likelihoods)
 
-    def compress_latents(self, y: Tensor, z: Tensor, quality: int) -> CompressedImage:
-        """Entropy-code given (possibly refined) latents of one picture."""
+    def compress_latents(
+        self, y: Tensor, z: Tensor, quality: int, *, coder: IndexedCoder | None = None,
+        latent_mask: Tensor | None = None,
+    ) -> CompressedImage:
+        """Entropy-code given (possibly refined) latents of one picture (coder None: ``SafeAns()``).
+
+        ``latent_mask`` (bool h x w, True = coded; entropy models with
+        ``supports_latent_mask``): the other positions cost nothing and decode to the means.
+        """
         self._check_tables()
         quality = self.check_quality(quality)
-        strings, y_hat = self.entropy.compress(y, z)
+        strings, y_hat = self.entropy.compress(y, z, coder=coder, **self._mask_kwargs(latent_mask))
         return CompressedImage(strings=strings, x_hat=self.synthesis(y_hat, quality))
 
     # -- ImageCodec -----------------------------------------------------------
@@ -73,15 +81,26 @@ class TransformCodec(ImageCodec):
         quantizer = NoiseSTE() if self.training else HardRound()
         return self.latent_forward(y, z, quality, quantizer)
 
-    def compress(self, x: Tensor, quality: int) -> CompressedImage:
+    def compress(self, x: Tensor, quality: int, *, coder: IndexedCoder | None = None,
+                 latent_mask: Tensor | None = None) -> CompressedImage:
         self.check_size(x)
         if x.shape[0] != 1:
             raise ValueError(f"compress codes one picture at a time, got batch {x.shape[0]}")
         self._check_tables()
         y, z = self.analysis(x, self.check_quality(quality))
-        return self.compress_latents(y, z, quality)
+        return self.compress_latents(y, z, quality, coder=coder, latent_mask=latent_mask)
 
-    def decompress(self, strings: list[bytes], size: tuple[int, int], quality: int) -> Tensor:
+    def _mask_kwargs(self, latent_mask: Tensor | None) -> dict:
+        if latent_mask is None:
+            return {}
+        if not getattr(self.entropy, "supports_latent_mask", False):
+            raise ValueError(f"{type(self.entropy).__name__} does not support a latent mask")
+        return {"latent_mask": latent_mask}
+
+    def decompress(
+        self, strings: list[bytes], size: tuple[int, int], quality: int, *, coder: IndexedCoder | None = None,
+        latent_mask: Tensor | None = None,
+    ) -> Tensor:
         self._check_tables()
         quality = self.check_quality(quality)
         h, w = size
@@ -91,7 +110,8 @@ class TransformCodec(ImageCodec):
         if len(strings) != self.num_streams:
             raise ValueError(f"expected {self.num_streams} byte strings, got {len(strings)}")
         s = self.latent_stride
-        y_hat = self.entropy.decompress(list(strings), (h // s, w // s))
+        y_hat = self.entropy.decompress(list(strings), (h // s, w // s), coder=coder,
+                                        **self._mask_kwargs(latent_mask))
         return self.synthesis(y_hat, quality)
 
     def update(self, force: bool = False) -> bool:

@@ -32,7 +32,7 @@ def test_model_config_builds_and_codes_two_frames(path):
     dec = SequenceDecoder(model, padded_size=(m, m))
     for t in range(2):
         coded = enc.encode(x[t])
-        assert torch.equal(dec.decode(coded.unit), coded.x_hat)
+        assert torch.equal(dec.decode(coded.unit).x_hat, coded.x_hat)
 
 
 @pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=[p.stem for p in TRAIN_CONFIGS])

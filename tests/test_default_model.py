@@ -33,7 +33,7 @@ def sample_frame():
 def test_shipped_weights_are_compact_and_self_describing(default):
     path = package_weights_dir() / DEFAULT_WEIGHTS
     assert path.stat().st_size < 10 * 2**20  # int8 kernels (tools/export_weights.py)
-    assert default.config.name == "dvc-hyperprior"
+    assert default.config.name == "dvc-dis"
     assert default.provenance.get("steps", 0) > 0  # made by tools/train.py
     assert default.provenance.get("storage") == "int8"
 
@@ -45,7 +45,7 @@ def test_sample_round_trip_with_default_weights(tmp_path, capsys):
     enc = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert decode_main([str(dvc), "-o", str(out), "--device", "cpu"]) == 0  # weights found by hash
     assert out.read_bytes() == rec.read_bytes()
-    assert enc["frame_types"] == "IPPI" and enc["bits"]["motion"] > 0 and enc["bits"]["residual"] > 0
+    assert enc["frame_types"][0] == "I" and enc["frame_types"][3] == "I" and enc["bits"]["residual"] > 0
     assert enc["psnr_rgb"] > 20.0  # the shipped weights give 23-24 dB on this clip; random weights ~6 dB
 
 
@@ -63,5 +63,10 @@ def test_p_frames_cost_fewer_bits_than_i_frames_on_static_clip(default, sample_f
     model = default.model
     x = pad_to_multiple(sample_frame, model.size_multiple)
     enc = SequenceEncoder(model, quality=1, intra_period=-1)
-    sizes = [enc.encode(x).unit.num_bytes for _ in range(3)]
-    assert sizes[1] < sizes[0] / 2 and sizes[2] < sizes[0] / 2
+    coded = [enc.encode(x) for _ in range(4)]
+    sizes = [c.unit.num_bytes for c in coded]
+    mse = [torch.mean((c.x_hat - x) ** 2).item() for c in coded]
+    # the first P-frame may spend bits refining the I-frame (it lowers R + lambda D); after that
+    # nothing is left to code, and P-frames (zero motion, every block skipped) cost under 5% of it
+    assert sizes[1] < sizes[0] / 2 and mse[1] < mse[0]
+    assert sizes[2] < sizes[0] * 0.05 and sizes[3] < sizes[0] * 0.05

@@ -66,7 +66,8 @@ def test_eval_writes_complete_results_and_resumes(clip_root: Path, tmp_path: Pat
     assert set(labels) == {"test-tiny", "x264-medium"}
     (dvc,) = labels["test-tiny"]
     assert POINT_KEYS | {"quality"} <= set(dvc) and dvc["quality"] == 1
-    assert dvc["frame_types"] == "IPI" and dvc["bits"]["motion"] > 0 and dvc["bits"]["residual"] > 0
+    # the P-frame is coded in whichever mode costs least (motion bits may be 0: zero motion)
+    assert dvc["frame_types"] == "IPI" and dvc["bits"]["motion"] + dvc["bits"]["residual"] > 0
     assert dvc["bytes"] == (out / "bitstreams" / "cisco" / "test-tiny" / "q1.dvc").stat().st_size
     assert dvc["bpp"] == pytest.approx(dvc["bytes"] * 8 / (192 * 176 * 3))
     assert sum(dvc["bits"][k] for k in ("intra", "inter", "overhead")) == dvc["bytes"] * 8

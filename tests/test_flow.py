@@ -39,7 +39,7 @@ def _gen(seed: int = 0) -> torch.Generator:
 
 
 def test_flow_is_a_leaf_package() -> None:
-    allowed = {"torch", "numpy", "spatial_correlation_sampler", "__future__", "typing", "collections", "abc"}
+    allowed = {"torch", "numpy", "spatial_correlation_sampler", "cv2", "__future__", "typing", "collections", "abc"}
     for path in sorted(FLOW_DIR.glob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
@@ -146,7 +146,10 @@ def test_warp_rejects_bad_shapes() -> None:
 # ------------------------------------------------------------------- estimators
 
 
-@pytest.mark.parametrize("name", estimator_names())
+LEARNED = [n for n in estimator_names() if n != "dis"]  # estimators with weights (untrained: zero flow)
+
+
+@pytest.mark.parametrize("name", LEARNED)
 @pytest.mark.parametrize("shape", [(1, 3, 17, 29), (2, 3, 37, 53)])
 def test_estimator_any_size_untrained_zero_flow(name: str, shape: tuple[int, int, int, int]) -> None:
     torch.manual_seed(0)
@@ -161,7 +164,7 @@ def test_estimator_any_size_untrained_zero_flow(name: str, shape: tuple[int, int
     assert torch.equal(flow, torch.zeros_like(flow))
 
 
-@pytest.mark.parametrize("name", estimator_names())
+@pytest.mark.parametrize("name", LEARNED)
 def test_estimator_under_autocast_returns_fp32_zero_flow(name: str) -> None:
     estimator = build_estimator(name)
     cur, ref = torch.rand(1, 3, 17, 29, generator=_gen(15)), torch.rand(1, 3, 17, 29, generator=_gen(16))
@@ -226,7 +229,7 @@ def test_spynet_training_reduces_warp_loss_on_shifted_crops() -> None:
 
 
 def test_registry_names_and_unknown_name() -> None:
-    assert estimator_names() == ["pwcnet", "spynet"]
+    assert estimator_names() == ["dis", "pwcnet", "spynet"]
     with pytest.raises(KeyError) as info:
         build_estimator("raft")
     assert isinstance(info.value, UnknownEstimatorError)

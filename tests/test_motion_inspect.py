@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -29,7 +30,11 @@ def test_pairs_and_means_on_real_frames(tiny_weights, one_torch_thread):
         f0, f1 = (yuv420_to_rgb(f) for f in src)
     assert res["pairs"][0]["mse_ref"] == pytest.approx(torch.mean((f0 - f1) ** 2).item(), rel=1e-6)
     for p in res["pairs"]:
-        assert p["motion_bytes"] > 0 and p["residual_bytes"] > 0 and p["flow_std"] >= 0
+        assert p["residual_bytes"] > 0 and p["flow_std"] >= 0 and p["mode"] in ("intra", "mc", "warp", "zero",
+                                                                                 "mc+skip", "warp+skip", "zero+skip")
+        assert p["psnr_copy"] == pytest.approx(10 * math.log10(1 / p["mse_ref"]))
+        assert (p["motion_bytes"] == 0) == (p["mode"].startswith(("zero", "intra")))
+    assert sum(res["modes"].values()) == 2
     for k in FIELDS:
         assert res["mean"][k] == pytest.approx(sum(p[k] for p in res["pairs"]) / 2)
     with pytest.raises(InputError, match="frames"):

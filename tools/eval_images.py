@@ -21,7 +21,7 @@ from dvclic.errors import DvclicError
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    p.add_argument("--weights", default="dvc-hyperprior.pt", help="weights file (default: the shipped model)")
+    p.add_argument("--weights", default="dvc-dis.pt", help="weights file (default: the shipped model)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--images", help="folder of PNG/JPEG pictures")
     what.add_argument("--compare", nargs="+", metavar="JSON",

@@ -18,7 +18,7 @@ from dvclic.errors import DvclicError
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("input", help="video file")
-    p.add_argument("--weights", default="dvc-hyperprior.pt",
+    p.add_argument("--weights", default="dvc-dis.pt",
                    help="dvclic weights file or training checkpoint (default: the shipped model)")
     p.add_argument("--frames", type=int, default=9)
     p.add_argument("--quality", type=int, default=1)
@@ -42,10 +42,12 @@ def main() -> int:
         print(json.dumps(res))
         return 0
     print(f"{args.weights} ({kind}) on {res['video']} {res['width']}x{res['height']}, quality {res['quality']}")
-    print("pair " + " ".join(f"{k:>14}" for k in FIELDS))
+    shown = [k for k in FIELDS if not k.startswith("mse_")]
+    print("pair " + " ".join(f"{k:>17}" for k in shown) + "  mode")
     for i, row in enumerate([*res["pairs"], res["mean"]]):
         name = "mean" if i == len(res["pairs"]) else f"{i}->{i + 1}"
-        print(f"{name:>4} " + " ".join(f"{row[k]:>14.5g}" for k in FIELDS))
+        print(f"{name:>4} " + " ".join(f"{row[k]:>17.5g}" for k in shown) + "  " + row.get("mode", ""))
+    print("modes chosen: " + ", ".join(f"{k} {v}" for k, v in sorted(res["modes"].items())))
     return 0
 
 

@@ -110,7 +110,7 @@ def bench_video_model(model: VideoCodecModel, frames: list[Tensor], *, quality: 
                 enc = dict(timer.seconds)
                 timer.reset()
                 with timer.stage("frame"):
-                    x_hat = decoder.decode(coded.unit)
+                    x_hat = decoder.decode(coded.unit).x_hat
                 dec = dict(timer.seconds)
                 if not torch.equal(x_hat, coded.x_hat):
                     raise RuntimeError(f"frame {index}: decoder output differs from the encoder's reconstruction")

@@ -10,12 +10,11 @@ when its key equals the current one; anything else is recomputed and overwritten
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..outputs import atomic_output
 from .measure import RDPoint
 
 
@@ -46,18 +45,9 @@ def load_point(path: Path, key: dict[str, Any]) -> RDPoint | None:
 def write_json_atomic(path: Path, data: Any, *, indent: int | None = None) -> None:
     """Write JSON through a temp file + rename (a killed run never leaves half a file), with the
     permissions of a normally created file (0666 & ~umask)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=indent)
-            f.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "w") as f:
+        json.dump(data, f, indent=indent)
+        f.write("\n")
 
 
 def save_point(path: Path, key: dict[str, Any], point: RDPoint) -> None:

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="weights file for the single model (default: the config's / shipped)")
     p.add_argument("--frames", type=_frames, default=None, help="frames per sequence: N or 'all' (default: all)")
     p.add_argument("--intra-period", type=int, default=12, help="I-frame period, also the anchors' keyint; -1: first only")
+    p.add_argument("--modes", default="mc,warp,zero,skip,intra",
+                   help="dvclic's P-frame candidates, chosen per frame by R-D cost (as tools/encode.py --modes)")
     p.add_argument("--qualities", type=int, nargs="+", help="dvclic quality indices (default: all)")
     p.add_argument("--anchors", type=_names, default=("x264", "x265"),
                    help="comma list from x264,x265,svtav1, or 'none' (default: x264,x265)")
@@ -68,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = EvalOptions(
         dataset=args.dataset, root=args.root, out=args.out, configs=tuple(configs), weights=args.weights,
         frames=args.frames, sequences=tuple(args.sequences) if args.sequences else None, intra_period=args.intra_period,
+        modes=args.modes,
         qualities=tuple(args.qualities) if args.qualities else None, anchors=args.anchors, presets=args.preset,
         crfs=tuple(args.crf) if args.crf else None, crop=args.crop, device=args.device, workers=args.workers, threads=args.threads,
         progress=sys.stderr.isatty(), command=tuple(command),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import decode_file, encode_file
+from ..rdo import DEFAULT_MODES
 from ..video import open_video
 from ..video.raw_yuv import frame_num_bytes
 from .measure import EvaluationError, RDPoint, sequence_metrics
@@ -54,7 +55,8 @@ def first_difference(a: Path, b: Path, frame_bytes: int) -> int | None:
 
 
 def measure_learned_point(clip: SourceClip, model: ModelEntry, *, quality: int, intra_period: int, device: str,
-                          bitstream: Path, scratch: Path, raw_input: Path) -> RDPoint:
+                          bitstream: Path, scratch: Path, raw_input: Path,
+                          modes: str = DEFAULT_MODES) -> RDPoint:
     """Code ``clip`` (read from ``raw_input``, which holds exactly its pictures) at ``quality``.
 
     Writes the ``.dvc`` file to ``bitstream`` (kept) and two YUV files under ``scratch`` (removed).
@@ -66,7 +68,8 @@ def measure_learned_point(clip: SourceClip, model: ModelEntry, *, quality: int, 
     try:
         enc = encode_file(raw_input, bitstream, config=model.config, weights=model.weights, quality=quality,
                           frames=clip.frames, intra_period=intra_period, device=device, size=(width, height),
-                          fps=clip.fps, bit_depth=clip.bit_depth, reconstruction_path=enc_yuv)
+                          fps=clip.fps, bit_depth=clip.bit_depth, reconstruction_path=enc_yuv,
+                          modes=modes)
         dec = decode_file(bitstream, dec_yuv, weights=model.weights, device=device)
         if enc.frames != clip.frames or dec.frames != clip.frames:
             raise EvaluationError(f"{what}: expected {clip.frames} frames, encoded {enc.frames}, decoded {dec.frames}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..api import load_encoder_weights, resolve_device
+from ..rdo import DEFAULT_MODES, ModeSet
 from .anchors import ANCHORS, AnchorSpec, check_anchor
 from .learned import ModelEntry
 from .manifest import Manifest, ResolvedSequence, load_manifest, resolve_manifest
@@ -26,6 +27,7 @@ class EvalOptions:
     frames: code at most N frames of each sequence (None: all).
     sequences: evaluate only these manifest sequences (None: all of them).
     intra_period: I-frame period for dvclic and keyint for the anchors (>= 1, or -1: first only).
+    modes: the P-frame candidates dvclic's encoder chooses from (``dvclic.rdo.MODE_NAMES``).
     qualities: dvclic quality indices (None: all of each model's).
     anchors: anchor families (``x264``, ``x265``, ``svtav1``); presets: one label per family and preset.
     crfs: CRFs for every anchor (None: each family's defaults).
@@ -43,6 +45,7 @@ class EvalOptions:
     frames: int | None = None
     sequences: tuple[str, ...] | None = None
     intra_period: int = 12
+    modes: str = DEFAULT_MODES
     qualities: tuple[int, ...] | None = None
     anchors: tuple[str, ...] = ("x264", "x265")
     presets: tuple[str, ...] = ("medium",)
@@ -96,6 +99,10 @@ def _check_options(opt: EvalOptions) -> None:
         raise EvaluationError(f"--frames must be >= 1 or 'all', got {opt.frames}")
     if opt.intra_period == 0 or opt.intra_period < -1:
         raise EvaluationError(f"--intra-period must be >= 1 or -1, got {opt.intra_period}")
+    try:
+        ModeSet.parse(opt.modes)
+    except ValueError as exc:
+        raise EvaluationError(f"--modes: {exc}") from None
     if opt.workers < 1:
         raise EvaluationError(f"--workers must be >= 1, got {opt.workers}")
     if opt.threads is not None and opt.threads < 1:

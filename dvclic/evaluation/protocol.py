@@ -74,6 +74,7 @@ def protocol_record(plan: Plan) -> dict[str, Any]:
         "frames": "all" if opt.frames is None else opt.frames,
         "frames_rule": "at most N frames per sequence from the first; shorter sequences use all of theirs",
         "intra_period": opt.intra_period,
+        "dvclic_modes": opt.modes,
         "picture_handling": handling,
         "device": device,
         "workers": opt.workers,

@@ -60,6 +60,7 @@ class SequenceJob:
     qualities: dict[str, tuple[int, ...]]
     anchors: tuple[AnchorSpec, ...]
     intra_period: int
+    modes: str
     device: str
     out: Path
     sequence_key: dict[str, Any]
@@ -99,7 +100,7 @@ def run_sequence(job: SequenceJob, progress: Callable[[str], None] | None = None
             points = results.setdefault(model.label, [])
             for q in job.qualities[model.label]:
                 key = {**job.sequence_key, "kind": "dvclic", "weights_sha256": model.sha256,
-                       "model_config": model.config_dict, "quality": q, "intra_period": job.intra_period,
+                       "model_config": model.config_dict, "quality": q, "intra_period": job.intra_period, "modes": job.modes,
                        "device": job.device}
                 path = cache_path(job.out / "cache", job.name, model.label, f"q{q}")
                 point = load_point(path, key)
@@ -108,7 +109,7 @@ def run_sequence(job: SequenceJob, progress: Callable[[str], None] | None = None
                         raw_input = clip.as_raw_file(scratch / "cropped_source.yuv")
                     bitstream = job.out / "bitstreams" / safe_name(job.name) / safe_name(model.label) / f"q{q}.dvc"
                     bitstream.parent.mkdir(parents=True, exist_ok=True)
-                    point = measure_learned_point(clip, model, quality=q, intra_period=job.intra_period,
+                    point = measure_learned_point(clip, model, quality=q, intra_period=job.intra_period, modes=job.modes,
                                                   device=job.device, bitstream=bitstream, scratch=scratch,
                                                   raw_input=raw_input)
                     save_point(path, key, point)
@@ -213,7 +214,8 @@ def evaluate(opt: EvalOptions) -> EvalOutcome:
                    "bit_depth": s.spec.bit_depth, "frames": s.frames, "coded_size": list(clip.coded_size),
                    "crop": opt.crop}
         jobs.append(SequenceJob(name=s.spec.name, clip=clip, models=plan.models, qualities=plan.qualities,
-                                anchors=plan.anchors, intra_period=opt.intra_period, device=plan.device, out=out,
+                                anchors=plan.anchors, intra_period=opt.intra_period, modes=opt.modes,
+                                device=plan.device, out=out,
                                 sequence_key=seq_key, library_key=library_key))
 
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..color import YUVFrame
+from ..outputs import atomic_output
 from ..video import open_video
 from ..video.raw_yuv import frame_to_bytes
 from .manifest import ResolvedSequence
@@ -72,10 +73,7 @@ class SourceClip:
         cropped copy written to ``scratch`` (the caller deletes it)."""
         if self.crop is None:
             return self.path
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        tmp = scratch.with_name(scratch.name + ".part")
-        with open(tmp, "wb") as out:
+        with atomic_output(scratch) as tmp, open(tmp, "wb") as out:
             for frame in self:
                 out.write(frame_to_bytes(frame))
-        tmp.replace(scratch)
         return scratch

@@ -18,6 +18,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs, weights.pt")
     p.add_argument("--model", help="model config YAML replacing the training config's `model` (same schedule)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start from the networks of a weights file or checkpoint (fresh optimizers, stage 1)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
     args = p.parse_args(argv)
@@ -33,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_train_config(args.config)
         if args.model:
             cfg = replace(cfg, model=args.model, raw=MappingProxyType({**cfg.raw, "model": args.model}))
-        weights = Trainer(cfg, args.out, device=args.device).run(resume=args.resume)
+        if args.init and args.resume:
+            raise DvclicError("--init and --resume exclude each other (--resume continues OUT/last.pt)")
+        weights = Trainer(cfg, args.out, device=args.device, init=args.init).run(resume=args.resume)
     except DvclicError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,9 @@
 
 Stage loss terms (weights): ``rd`` = lambda*D(x_hat), ``rate`` = total bpp,
 ``motion_rate`` = motion bpp, ``warp`` = lambda*MSE(warp(ref, flow)), ``pred`` =
-lambda*MSE(MC prediction). Trainable parts: intra, estimator, motion_codec,
+lambda*MSE(MC prediction), ``flow`` = endpoint error (pixels) of the estimator's flow
+against OpenCV's DIS flow of the same frame pair (supervised distillation of a
+classical flow into a learned estimator; estimator-only stages). Trainable parts: intra, estimator, motion_codec,
 mc_net, residual_codec; everything else is frozen.
 """
 
@@ -41,7 +43,7 @@ from typing import Any, Mapping
 from ..config import ConfigError, check_mapping, load_yaml
 
 PARTS = ("intra", "estimator", "motion_codec", "mc_net", "residual_codec")
-LOSS_TERMS = ("rd", "rate", "motion_rate", "warp", "pred")
+LOSS_TERMS = ("rd", "rate", "motion_rate", "warp", "pred", "flow")
 TASKS = ("intra", "pframe")
 DATA_KINDS = {"vimeo": {"root", "split"}, "video": {"path", "stride", "max_clips"}, "images": {"root", "exclude"}}
 

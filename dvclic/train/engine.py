@@ -28,7 +28,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ..checkpoint import atomic_torch_save, save_weights
+from ..checkpoint import atomic_torch_save, load_model_or_checkpoint, save_weights
+from ..compact import is_constant_bound
 from ..config import ModelConfig, load_model_config
 from ..errors import InputError
 from ..metrics import psnr_rgb
@@ -105,16 +106,41 @@ def _parts(model: VideoCodecModel) -> dict[str, nn.Module]:
             "mc_net": pf.mc_net, "residual_codec": pf.residual_codec}
 
 
+def init_from_weights(model: VideoCodecModel, source: str | Path) -> dict[str, Any]:
+    """Load the networks of a weights file or checkpoint into ``model`` (``--init``).
+
+    Parts whose architecture matches are copied. The estimator may differ (e.g. a
+    learned estimator replaced by the classical ``dis``, which has no parameters);
+    any other mismatch is an error. Returns the source's provenance.
+    """
+    src_model, src_cfg, kind, provenance = load_model_or_checkpoint(source)
+    try:
+        state = {k: v for k, v in src_model.state_dict().items() if not is_constant_bound(k)}
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise InputError(f"--init {source}: networks do not fit this model config "
+                         f"({str(exc).splitlines()[-1].strip()})") from None
+    stray = [k for k in (*result.missing_keys, *result.unexpected_keys)
+             if not k.startswith("pframe.estimator.") and not is_constant_bound(k)]
+    if stray:
+        raise InputError(f"--init {source}: networks do not fit this model config ({stray[0]} ...)")
+    return {"source": Path(source).name, "kind": kind, "config": src_cfg.name,
+            "steps": provenance.get("steps"), "init": provenance.get("init")}
+
+
 class Trainer:
     """Runs a TrainConfig's stages; see the module docstring."""
 
-    def __init__(self, cfg: TrainConfig, out_dir: str | Path, *, device: str = "auto") -> None:
+    def __init__(self, cfg: TrainConfig, out_dir: str | Path, *, device: str = "auto",
+                 init: str | Path | None = None) -> None:
         self.cfg = cfg
         self.out = Path(out_dir)
         self.dist = init_distributed(device)
         self.model_cfg: ModelConfig = load_model_config(cfg.model)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.model = build_model(self.model_cfg).to(self.dist.device)
+        self.model = build_model(self.model_cfg)
+        self.init_source = None if init is None else init_from_weights(self.model, init)
+        self.model.to(self.dist.device)
         self.lambdas = torch.tensor(self.model_cfg.lambdas, device=self.dist.device)
         self.stage_idx = 0
         self.step = 0
@@ -134,7 +160,7 @@ class Trainer:
         atomic_torch_save({
             "model": self.model.state_dict(), "optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
             "stage": self.stage_idx, "step": self.step, "global_step": self.global_step, "rng": _rng_state(),
-            "model_config": self.model_cfg.to_dict(), "train_config": dict(self.cfg.raw),
+            "model_config": self.model_cfg.to_dict(), "train_config": dict(self.cfg.raw), "init": self.init_source,
         }, self.ckpt_path)
 
     def load_checkpoint(self) -> None:
@@ -143,6 +169,7 @@ class Trainer:
         ck = torch.load(self.ckpt_path, map_location=self.dist.device, weights_only=False)
         self.model.load_state_dict(ck["model"])
         self.stage_idx, self.step, self.global_step = ck["stage"], ck["step"], ck["global_step"]
+        self.init_source = ck.get("init", self.init_source)
         self._opt_state = (ck["optimizer"], ck["aux_optimizer"])
         _set_rng_state(ck["rng"])
 
@@ -166,6 +193,7 @@ class Trainer:
             export = copy.deepcopy(self.model).cpu()  # save_weights rounds to fp16 in place
             save_weights(export, self.model_cfg, weights, storage="fp16", provenance={
                 "train_config": dict(self.cfg.raw), "steps": self.global_step, "world_size": self.dist.world,
+                "init": self.init_source,
             })
         if self.dist.world > 1:
             dist.barrier()

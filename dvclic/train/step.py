@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from flow import warp
+from flow.dis import DISFlow
 
 from ..metrics import ms_ssim_per_sample
 from ..model import VideoCodecModel
@@ -45,6 +46,8 @@ class TrainStep(nn.Module):
         self.model = model
         self.stage = stage
         self.distortion = distortion
+        # the classical flow that the ``flow`` term distils into a learned estimator (no parameters)
+        self.teacher = DISFlow(preset="medium") if "flow" in stage.loss else None
 
     def forward(self, clip: Tensor, quality: Tensor, lmbda: Tensor) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         pixels = clip.shape[-1] * clip.shape[-2]
@@ -82,10 +85,16 @@ class TrainStep(nn.Module):
         steps = clip.shape[1] - 1
         for t in range(1, clip.shape[1]):
             cur = clip[:, t]
-            if set(w) == {"warp"}:  # motion pre-training needs only the estimator
-                warped = warp(ref, pf.estimator(cur, ref))
+            if set(w) <= {"warp", "flow"}:  # motion pre-training needs only the estimator
+                flow = pf.estimator(cur, ref)
+                warped = warp(ref, flow)
                 warp_mse = per_sample_mse(warped, cur)
-                total = total + (w["warp"] * lmbda * warp_mse).mean()
+                loss = w.get("warp", 0.0) * lmbda * warp_mse
+                if self.teacher is not None:  # endpoint error against the classical flow of the same pair
+                    epe = (flow - self.teacher(cur, ref)).norm(dim=1).flatten(1).mean(1)
+                    loss = loss + w["flow"] * epe
+                    sums["epe"] = sums.get("epe", 0.0) + epe.mean().detach()
+                total = total + loss.mean()
                 sums["warp_mse"] += warp_mse.mean().detach()
                 sums["mse"] += warp_mse.mean().detach()
                 ref = warped.clamp(0, 1).detach()

@@ -7,13 +7,14 @@ done by :mod:`dvclic.color` only.
 from .padding import crop_to, pad_to_multiple, padded_size
 from .readers import open_video, parse_fps
 from .source import VideoInfo, VideoSource, pix_fmt_for_bit_depth
-from .writers import SUPPORTED_OUTPUTS, VideoWriter, open_writer
+from .writers import SUPPORTED_OUTPUTS, VideoWriter, check_video_output, open_writer
 
 __all__ = [
     "SUPPORTED_OUTPUTS",
     "VideoInfo",
     "VideoSource",
     "VideoWriter",
+    "check_video_output",
     "crop_to",
     "open_video",
     "open_writer",

@@ -15,20 +15,22 @@
   :func:`dvclic.color.yuv420_to_rgb`; 8-bit RGB for 8-bit sources, 16-bit RGB for deeper ones.
 
 Atomicity: everything is written to a temporary file (or directory) next to the output, named
-``.<name>.<random>.part``, and moved into place with ``os.replace`` only when :meth:`close`
-succeeds. On an exception inside ``with open_writer(...)``, on :meth:`VideoWriter.abort`, or when
-an unclosed writer is garbage-collected, the temporary is removed and no output appears.
+``.<name>.<pid>.<random>.tmp`` (:mod:`dvclic.outputs`), and moved into place with ``os.replace``
+only when :meth:`close` succeeds. On an exception inside ``with open_writer(...)``, on
+:meth:`VideoWriter.abort`, or when an unclosed writer is garbage-collected, the temporary is
+removed and no output appears; one left by a killed process is removed by the next writer of the
+same output. :func:`check_video_output` is the pre-flight check :func:`open_writer` runs, which
+the tools also run before any coding work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -40,38 +42,19 @@ from PIL import Image
 
 from ..color import YUVFrame, yuv420_to_rgb
 from ..errors import InputError
+from ..outputs import check_output, create_temp_dir, create_temp_file
 from .raw_yuv import frame_to_bytes
 from .source import VideoInfo
 
 SUPPORTED_OUTPUTS = ".y4m, .yuv, .mp4, .mkv, or a directory (path ending in '/') for PNG frames"
 X264_CRF = 10
 X264_PRESET = "medium"
-_TEMP_SUFFIX = ".part"
-
-
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
 
 
 def _create_temp_file(path: Path) -> tuple[Path, BinaryIO]:
-    """Create a new temporary file next to ``path`` (mode 0666 & ~umask, like a normal file)."""
-    while True:
-        temp = _temp_name(path)
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-        return temp, os.fdopen(fd, "wb")
-
-
-def _create_temp_dir(path: Path) -> Path:
-    while True:
-        temp = _temp_name(path)
-        try:
-            os.mkdir(temp)
-        except FileExistsError:
-            continue
-        return temp
+    """A new temporary file next to ``path`` (mode 0666 & ~umask), opened for writing."""
+    temp, fd = create_temp_file(path)
+    return temp, os.fdopen(fd, "wb")
 
 
 def _discard(temp: Path, closers: list[Callable[[], object]]) -> None:
@@ -301,14 +284,11 @@ class PNGDirWriter(VideoWriter):
     8-bit sources give 8-bit RGB PNGs (Pillow); deeper sources give 16-bit RGB PNGs (FFmpeg's PNG
     encoder through PyAV), both from :func:`dvclic.color.yuv420_to_rgb` rounded to the nearest
     code value. The directory is built under a temporary name and renamed on ``close()``.
+    :func:`check_video_output` (run by :func:`open_writer`) refuses a non-empty directory.
     """
 
     def __init__(self, path: Path, info: VideoInfo) -> None:
-        if path.exists() and not path.is_dir():
-            raise InputError(f"{path}: exists and is not a directory; PNG frames need a directory")
-        if path.is_dir() and any(path.iterdir()):
-            raise InputError(f"{path}: output directory is not empty; give a new or empty directory")
-        super().__init__(path, info, _create_temp_dir(path))
+        super().__init__(path, info, create_temp_dir(path))
         self._png16: av.VideoCodecContext | None = None
         if info.bit_depth > 8:
             context = av.CodecContext.create("png", "w")
@@ -341,25 +321,51 @@ class PNGDirWriter(VideoWriter):
             self._path.rmdir()
 
 
-def open_writer(path: str | os.PathLike[str], info: VideoInfo) -> VideoWriter:
-    """Open the writer that ``path`` asks for (see the module docstring).
-
-    Raises :class:`~dvclic.errors.InputError` for an unsupported extension (listing the
-    supported outputs), a missing parent folder, or a non-empty output directory.
-    """
+def is_directory_output(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` asks for PNG frames: it ends with a separator or is an existing directory."""
     text = os.fspath(path)
-    target = Path(text)  # drops a trailing separator
-    if not target.parent.is_dir():
-        raise InputError(f"{target}: output folder {target.parent} does not exist")
-    if text.endswith(("/", os.sep)) or target.is_dir():
-        return PNGDirWriter(target, info)
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+_FILE_WRITERS: dict[str, Callable[[Path, VideoInfo], VideoWriter]] = {
+    ".y4m": Y4MWriter,
+    ".yuv": RawYUVWriter,
+    ".mp4": lambda path, info: X264Writer(path, info, "mp4"),
+    ".mkv": lambda path, info: X264Writer(path, info, "matroska"),
+}
+
+
+def check_video_output(
+    path: str | os.PathLike[str],
+    *,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    outputs: Iterable[str | os.PathLike[str] | None] = (),
+) -> Path:
+    """Pre-flight check of a video output (no file is created); returns the output path.
+
+    Raises :class:`~dvclic.errors.InputError` for an unsupported extension (listing the supported
+    outputs), an output that is one of ``inputs`` or ``outputs``, a missing or unwritable parent
+    folder, a file output that is an existing directory, or a PNG output that is a file or a
+    non-empty directory.
+    """
+    target = Path(os.fspath(path))  # drops a trailing separator
+    if is_directory_output(path):
+        check_output(target, inputs=inputs, outputs=outputs, directory=True, create_parents=False)
+        if target.exists() and not target.is_dir():
+            raise InputError(f"{target}: exists and is not a directory; PNG frames need a directory")
+        if target.is_dir() and any(target.iterdir()):
+            raise InputError(f"{target}: output directory is not empty; give a new or empty directory")
+        return target
     suffix = target.suffix.lower()
-    if suffix == ".y4m":
-        return Y4MWriter(target, info)
-    if suffix == ".yuv":
-        return RawYUVWriter(target, info)
-    if suffix == ".mp4":
-        return X264Writer(target, info, "mp4")
-    if suffix == ".mkv":
-        return X264Writer(target, info, "matroska")
-    raise InputError(f"{target}: unsupported output type {suffix or '(none)'!r}; supported: {SUPPORTED_OUTPUTS}")
+    if suffix not in _FILE_WRITERS:
+        raise InputError(f"{target}: unsupported output type {suffix or '(none)'!r}; supported: {SUPPORTED_OUTPUTS}")
+    return check_output(target, inputs=inputs, outputs=outputs, create_parents=False)
+
+
+def open_writer(path: str | os.PathLike[str], info: VideoInfo) -> VideoWriter:
+    """Open the writer that ``path`` asks for (see the module docstring), after
+    :func:`check_video_output` (its errors are :class:`~dvclic.errors.InputError`)."""
+    target = check_video_output(path)
+    if is_directory_output(path):
+        return PNGDirWriter(target, info)
+    return _FILE_WRITERS[target.suffix.lower()](target, info)

@@ -1,7 +1,18 @@
 """Entropy models for latents: they turn parameters into likelihoods (training)
-and into real rANS bytes (coding). Networks never touch the coder directly."""
+and into bytes (coding) through an entropy-coder backend (``coders.py``).
+Networks never touch the coder directly."""
 
 from .base import LatentEntropyModel
+from .coders import CdfTables, CorruptStreamError, IndexedCoder, LegacyRans, SafeAns, StreamDecoder
 from .gaussian_hyperprior import GaussianHyperprior
 
-__all__ = ["LatentEntropyModel", "GaussianHyperprior"]
+__all__ = [
+    "CdfTables",
+    "CorruptStreamError",
+    "GaussianHyperprior",
+    "IndexedCoder",
+    "LatentEntropyModel",
+    "LegacyRans",
+    "SafeAns",
+    "StreamDecoder",
+]

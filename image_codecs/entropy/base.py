@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from torch import Tensor, nn
 
 from ..quantize import Quantizer
+from .coders import IndexedCoder
 
 
 class LatentEntropyModel(nn.Module, ABC):
@@ -28,12 +29,17 @@ class LatentEntropyModel(nn.Module, ABC):
         """Quantise y and z with ``quantizer``; return (y for synthesis, likelihoods)."""
 
     @abstractmethod
-    def compress(self, y: Tensor, z: Tensor) -> tuple[list[bytes], Tensor]:
-        """Code a batch-1 latent pair; return (byte strings, y_hat exactly as decoded)."""
+    def compress(self, y: Tensor, z: Tensor, *, coder: IndexedCoder | None = None) -> tuple[list[bytes], Tensor]:
+        """Code a batch-1 latent pair with ``coder`` (None: ``SafeAns()``);
+        return (byte strings, y_hat exactly as decoded)."""
 
     @abstractmethod
-    def decompress(self, strings: list[bytes], latent_hw: tuple[int, int]) -> Tensor:
-        """Bytes -> y_hat (1 x C x h x w)."""
+    def decompress(
+        self, strings: list[bytes], latent_hw: tuple[int, int], *, coder: IndexedCoder | None = None
+    ) -> Tensor:
+        """Bytes -> y_hat (1 x C x h x w), with the coder that wrote them (None: ``SafeAns()``).
+
+        Raises ``CorruptStreamError`` for strings that are not valid for it."""
 
     @abstractmethod
     def update(self, force: bool = False) -> bool:

@@ -6,7 +6,9 @@
     y ──Q(around means)──> y_hat ~ N(means, scales) convolved with U(-.5, .5)
 
 z is coded with a factorised EntropyBottleneck, y with compressai's indexed
-GaussianConditional (rANS). The hyper-synthesis output has 2M channels.
+GaussianConditional tables, both through an ``IndexedCoder`` (``coders.py``;
+``LegacyRans`` reproduces compressai's own bytes). The hyper-synthesis output
+has 2M channels.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import conv3x3
 from compressai.models.google import get_scale_table
 from compressai.models.utils import conv, deconv
+import torch
 from torch import Tensor, nn
 
 from ..quantize import Quantizer
 from .base import LatentEntropyModel
-from .bottleneck import bottleneck_forward, bottleneck_tables_built
+from .bottleneck import bottleneck_compress, bottleneck_decompress, bottleneck_forward, bottleneck_tables_built
+from .coders import CdfTables, IndexedCoder, resolve_coder
 
 
 def mean_scale_hyper_transforms(*, N: int, M: int) -> tuple[nn.Module, nn.Module]:
@@ -41,11 +45,24 @@ def mean_scale_hyper_transforms(*, N: int, M: int) -> tuple[nn.Module, nn.Module
     return h_a, h_s
 
 
+def _coded_positions(latent_mask: Tensor, like: Tensor) -> Tensor:
+    """bool [h x w] -> bool like ``like`` (1 x M x h x w), every channel of a position alike."""
+    if latent_mask.shape != like.shape[-2:]:
+        raise ValueError(f"latent mask {tuple(latent_mask.shape)} does not match the latent {tuple(like.shape[-2:])}")
+    return latent_mask.to(device=like.device, dtype=torch.bool)[None, None].expand_as(like)
+
+
 class GaussianHyperprior(LatentEntropyModel):
-    """Entropy model for an M-channel y with an N-channel hyper-latent."""
+    """Entropy model for an M-channel y with an N-channel hyper-latent.
+
+    Supports a latent mask (positions whose y is not coded and decodes to the means;
+    z positions with no coded y under them are not coded either and decode to the
+    bottleneck medians), which the P-frame skip mode uses.
+    """
 
     num_streams = 2  # [z bytes, y bytes]
     z_stride = 4
+    supports_latent_mask = True
 
     def __init__(self, *, N: int, M: int) -> None:
         super().__init__()
@@ -70,21 +87,55 @@ class GaussianHyperprior(LatentEntropyModel):
         y_lik = self.gaussian_conditional.likelihood_lower_bound(y_lik)
         return y_synth, {"y": y_lik, "z": z_lik}
 
-    def compress(self, y: Tensor, z: Tensor) -> tuple[list[bytes], Tensor]:
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+    def compress(self, y: Tensor, z: Tensor, *, coder: IndexedCoder | None = None,
+                 latent_mask: Tensor | None = None) -> tuple[list[bytes], Tensor]:
+        """``latent_mask``: bool [h x w], True where y is coded; elsewhere y_hat = means (no bits)."""
+        if y.shape[0] != 1:
+            raise ValueError(f"compress codes one latent at a time, got batch {y.shape[0]}")
+        coder = resolve_coder(coder)
+        gc = self.gaussian_conditional
+        z_mask = None if latent_mask is None else self._z_mask(latent_mask)
+        z_string, z_hat = bottleneck_compress(self.entropy_bottleneck, z, coder=coder, mask=z_mask)
         scales, means = self.params(z_hat)
-        indexes = self.gaussian_conditional.build_indexes(scales)
-        y_strings = self.gaussian_conditional.compress(y, indexes, means=means)
-        y_hat = self.gaussian_conditional.quantize(y, "dequantize", means)
-        return [z_strings[0], y_strings[0]], y_hat
+        indexes = gc.build_indexes(scales)
+        symbols = gc.quantize(y, "symbols", means)
+        y_hat = gc.quantize(y, "dequantize", means)
+        if latent_mask is not None:
+            coded = _coded_positions(latent_mask, y)
+            symbols, indexes = symbols[coded], indexes[coded]
+            y_hat = torch.where(coded, y_hat, means)
+        y_string = coder.encode(symbols.reshape(-1), indexes.reshape(-1), CdfTables.from_entropy_model(gc))
+        return [z_string, y_string], y_hat
 
-    def decompress(self, strings: list[bytes], latent_hw: tuple[int, int]) -> Tensor:
+    def decompress(
+        self, strings: list[bytes], latent_hw: tuple[int, int], *, coder: IndexedCoder | None = None,
+        latent_mask: Tensor | None = None,
+    ) -> Tensor:
+        if len(strings) != self.num_streams:
+            raise ValueError(f"expected {self.num_streams} byte strings, got {len(strings)}")
+        coder = resolve_coder(coder)
+        gc = self.gaussian_conditional
         h, w = latent_hw
-        z_hat = self.entropy_bottleneck.decompress([strings[0]], (h // self.z_stride, w // self.z_stride))
+        z_hat = bottleneck_decompress(
+            self.entropy_bottleneck, strings[0], (h // self.z_stride, w // self.z_stride), coder=coder,
+            mask=None if latent_mask is None else self._z_mask(latent_mask),
+        )
         scales, means = self.params(z_hat)
-        indexes = self.gaussian_conditional.build_indexes(scales)
-        return self.gaussian_conditional.decompress([strings[1]], indexes, means=means)
+        indexes = gc.build_indexes(scales)
+        tables = CdfTables.from_entropy_model(gc)
+        if latent_mask is None:
+            symbols = coder.decode(strings[1], indexes.reshape(-1), tables)
+            return gc.dequantize(symbols.reshape(indexes.shape).to(means.device), means)
+        coded = _coded_positions(latent_mask, means)
+        symbols = coder.decode(strings[1], indexes[coded].reshape(-1), tables)
+        y_hat = means.clone()
+        y_hat[coded] = symbols.to(device=means.device, dtype=means.dtype) + means[coded]
+        return y_hat
+
+    def _z_mask(self, latent_mask: Tensor) -> Tensor:
+        """z positions to code: those above at least one coded y position."""
+        pooled = torch.nn.functional.max_pool2d(latent_mask.float()[None, None], self.z_stride)
+        return pooled[0, 0] > 0
 
     def update(self, force: bool = False) -> bool:
         changed = self.gaussian_conditional.update_scale_table(get_scale_table(), force=force)

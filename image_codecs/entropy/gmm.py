@@ -21,7 +21,7 @@ GaussianConditional; with K = 1 it is bit-identical to ``GaussianHyperprior``
 given the same scales and means.
 
 Coding: z with the factorised EntropyBottleneck; y as integer symbols
-``s = round(y - mu_bar)`` with compressai's rANS coder. Each symbol is coded as
+``s = round(y - mu_bar)``, both through an ``IndexedCoder`` (``coders.py``). Each symbol is coded as
 a few binary decisions (zero? sign? magnitude by interval halving) whose exact
 mixture probabilities select one of ~1000 shared 16-bit binary CDFs; an escape
 path takes |s| >= 2**16 (see ``rans_tables.py``). The decoder derives every
@@ -38,7 +38,8 @@ from torch import Tensor, nn
 
 from ..quantize import Quantizer
 from .base import LatentEntropyModel
-from .bottleneck import bottleneck_forward, bottleneck_tables_built
+from .bottleneck import bottleneck_compress, bottleneck_decompress, bottleneck_forward, bottleneck_tables_built
+from .coders import IndexedCoder, resolve_coder
 from .gaussian_hyperprior import mean_scale_hyper_transforms
 from .rans_tables import (
     MAX_MAGNITUDE,
@@ -128,24 +129,31 @@ class GaussianMixtureHyperprior(LatentEntropyModel):
         return params, center
 
     @torch.no_grad()
-    def compress(self, y: Tensor, z: Tensor) -> tuple[list[bytes], Tensor]:
+    def compress(self, y: Tensor, z: Tensor, *, coder: IndexedCoder | None = None) -> tuple[list[bytes], Tensor]:
         if y.shape[0] != 1:
             raise ValueError(f"compress codes one latent at a time, got batch {y.shape[0]}")
         if not torch.isfinite(y).all():
             raise ValueError("latent y is not finite")
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        coder = resolve_coder(coder)
+        z_string, z_hat = bottleneck_compress(self.entropy_bottleneck, z, coder=coder)
         params, center = self.coding_params(z_hat)
         symbols = torch.round(y - center).clamp_(-MAX_MAGNITUDE, MAX_MAGNITUDE)
-        y_string, _ = encode_mixture_symbols(params, symbols.reshape(-1).long(), self.decision_tables)
-        return [z_strings[0], y_string], symbols + center
+        y_string, _ = encode_mixture_symbols(params, symbols.reshape(-1).long(), self.decision_tables, coder=coder)
+        return [z_string, y_string], symbols + center
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], latent_hw: tuple[int, int]) -> Tensor:
+    def decompress(
+        self, strings: list[bytes], latent_hw: tuple[int, int], *, coder: IndexedCoder | None = None
+    ) -> Tensor:
+        if len(strings) != self.num_streams:
+            raise ValueError(f"expected {self.num_streams} byte strings, got {len(strings)}")
+        coder = resolve_coder(coder)
         h, w = latent_hw
-        z_hat = self.entropy_bottleneck.decompress([strings[0]], (h // self.z_stride, w // self.z_stride))
+        z_hat = bottleneck_decompress(
+            self.entropy_bottleneck, strings[0], (h // self.z_stride, w // self.z_stride), coder=coder
+        )
         params, center = self.coding_params(z_hat)
-        symbols, _ = decode_mixture_symbols(params, strings[1], self.decision_tables)
+        symbols, _ = decode_mixture_symbols(params, strings[1], self.decision_tables, coder=coder)
         return symbols.to(device=center.device, dtype=center.dtype).reshape(center.shape) + center
 
     # -- tables -----------------------------------------------------------------

@@ -23,8 +23,8 @@ per-element quantity, quantised to the nearest of ``T`` levels):
    p = mass(``[lo, mid)``) / mass(``[lo, hi)``) from the mixture's tail masses.
 4. ``m >= ESCAPE_MAGNITUDE``: the remainder goes through the coder's overflow
    path (a table whose overflow bin holds all but 2**-16 of the mass, so the
-   value costs only its Elias-gamma-style 4-bit bypass chunks): every int32
-   symbol is codable.
+   value costs only its escape bits, see ``coders.py``): every int32 symbol
+   is codable.
 
 A zero costs one decision, ``|s| = 1`` three, ...: in practice about (bits per
 element + 0.5 to 1) rANS symbols, each as cheap as one single-Gaussian symbol,
@@ -45,6 +45,11 @@ index tensors with ``torch.equal``). The shared tables are integers built by
 Like every learned codec here (the single-Gaussian one included), bit-exact
 decoding assumes the decoder's h_s reproduces the encoder's floats, i.e. the
 same kind of device and library build.
+
+The bytes come from an ``IndexedCoder`` (``coders.py``): each round is one
+chunk of :meth:`IndexedCoder.encode_chunks`, and the decoder decodes round r
+as chunk r, so a coder may reorder symbols within a round (SafeAns groups
+them by table row) but never across rounds.
 """
 
 from __future__ import annotations
@@ -53,10 +58,10 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from compressai import ans
 from torch import Tensor, nn
+
+from .coders import CdfTables, IndexedCoder, resolve_coder
 
 CDF_PRECISION = 16  # compressai's rANS coder: 16-bit frequencies
 MIN_PROB_LOG2 = -16  # smallest decision probability level: 2**-16
@@ -180,10 +185,16 @@ class BinaryDecisionTables(nn.Module):
         return rows.masked_fill_(prob == 0.5, steps)
 
     def coder_lists(self) -> tuple[list[list[int]], list[int], list[int]]:
-        """(cdfs, cdf_lengths, offsets) as compressai's coder takes them."""
+        """(cdfs, cdf_lengths, offsets) as compressai's coder takes them (rows unpadded)."""
         lengths = self.cdf_lengths.tolist()
         cdfs = [row[:n] for row, n in zip(self.cdfs.tolist(), lengths)]
         return cdfs, lengths, [0] * (len(lengths) - 1) + [-1]
+
+    def coder_tables(self) -> CdfTables:
+        """The tables for an ``IndexedCoder``: offsets 0, and -1 for the bypass row."""
+        offset = torch.zeros(self.cdf_lengths.shape, dtype=torch.int32)
+        offset[-1] = -1
+        return CdfTables(cdf=self.cdfs, cdf_length=self.cdf_lengths, offset=offset)
 
 
 class _Channel(ABC):
@@ -203,51 +214,48 @@ class _Channel(ABC):
 
 
 class _EncoderChannel(_Channel):
+    """Collects one (symbols, rows) chunk per round; ``finish`` codes them all in one string."""
+
     def __init__(self, tables: BinaryDecisionTables) -> None:
         super().__init__(tables)
-        self._symbols: list[Tensor] = []
-        self._rows: list[Tensor] = []
+        self._chunks: list[tuple[Tensor, Tensor]] = []
 
     def decide(self, rows: Tensor, truth: Tensor | None) -> Tensor:
         assert truth is not None
         self.trace.append(rows.int())
-        self._rows.append(rows)
-        self._symbols.append(truth.long())
+        self._chunks.append((truth.int(), rows.int()))
         return truth
 
     def bypass(self, values: Tensor | None, count: int) -> Tensor:
         assert values is not None
-        rows = torch.full((count,), self.tables.bypass_row, dtype=torch.int64)
-        self.trace.append(rows.int())
-        self._rows.append(rows)
-        self._symbols.append(values.long())
+        rows = torch.full((count,), self.tables.bypass_row, dtype=torch.int32)
+        self.trace.append(rows)
+        self._chunks.append((values.int(), rows))  # values <= MAX_MAGNITUDE
         return values
 
-    def finish(self) -> bytes:
-        cdfs, lengths, offsets = self.tables.coder_lists()
-        symbols = torch.cat(self._symbols).tolist() if self._symbols else []
-        rows = torch.cat(self._rows).tolist() if self._rows else []
-        return ans.RansEncoder().encode_with_indexes(symbols, rows, cdfs, lengths, offsets)
+    def finish(self, coder: IndexedCoder) -> bytes:
+        return coder.encode_chunks(self._chunks, self.tables.coder_tables())
 
 
 class _DecoderChannel(_Channel):
-    def __init__(self, tables: BinaryDecisionTables, string: bytes) -> None:
+    """Decodes each round as the chunk the encoder's round produced."""
+
+    def __init__(self, tables: BinaryDecisionTables, string: bytes, coder: IndexedCoder) -> None:
         super().__init__(tables)
-        self._decoder = ans.RansDecoder()
-        self._decoder.set_stream(string)
-        self._lists = tables.coder_lists()
+        self._stream = coder.open(string, tables.coder_tables())
 
     def _decode(self, rows: Tensor) -> Tensor:
         self.trace.append(rows.int())
-        cdfs, lengths, offsets = self._lists
-        values = self._decoder.decode_stream(rows.tolist(), cdfs, lengths, offsets)
-        return torch.from_numpy(np.fromiter(values, dtype=np.int64, count=len(values)))
+        return self._stream.decode(rows).long()
 
     def decide(self, rows: Tensor, truth: Tensor | None) -> Tensor:
         return self._decode(rows).bool()
 
     def bypass(self, values: Tensor | None, count: int) -> Tensor:
         return self._decode(torch.full((count,), self.tables.bypass_row, dtype=torch.int64))
+
+    def finish(self) -> None:
+        self._stream.finish()
 
 
 def _split_probability(first: Tensor, total: Tensor) -> Tensor:
@@ -319,21 +327,24 @@ def code_mixture_symbols(params: MixtureParams, channel: _Channel, symbols: Tens
 
 
 def encode_mixture_symbols(
-    params: MixtureParams, symbols: Tensor, tables: BinaryDecisionTables
+    params: MixtureParams, symbols: Tensor, tables: BinaryDecisionTables, *, coder: IndexedCoder | None = None
 ) -> tuple[bytes, list[Tensor]]:
-    """int64 symbols [n] (|s| <= MAX_MAGNITUDE) -> (bytes, per-round table rows)."""
+    """int64 symbols [n] (|s| <= MAX_MAGNITUDE) -> (bytes, per-round table rows); coder None: ``SafeAns()``."""
     if symbols.numel() != params.num_elements:
         raise ValueError(f"{symbols.numel()} symbols for {params.num_elements} mixtures")
     if symbols.numel() and int(symbols.abs().max()) > MAX_MAGNITUDE:
         raise ValueError(f"symbols must satisfy |s| <= {MAX_MAGNITUDE}; clamp them first")
     channel = _EncoderChannel(tables)
     code_mixture_symbols(params, channel, symbols.long().cpu())
-    return channel.finish(), channel.trace
+    return channel.finish(resolve_coder(coder)), channel.trace
 
 
 def decode_mixture_symbols(
-    params: MixtureParams, string: bytes, tables: BinaryDecisionTables
+    params: MixtureParams, string: bytes, tables: BinaryDecisionTables, *, coder: IndexedCoder | None = None
 ) -> tuple[Tensor, list[Tensor]]:
-    """bytes -> (int64 symbols [n], per-round table rows)."""
-    channel = _DecoderChannel(tables, string)
-    return code_mixture_symbols(params, channel, None), channel.trace
+    """bytes -> (int64 symbols [n], per-round table rows); raises ``CorruptStreamError``
+    (SafeAns) unless ``string`` is exactly the encoding of the decoded decisions."""
+    channel = _DecoderChannel(tables, string, resolve_coder(coder))
+    symbols = code_mixture_symbols(params, channel, None)
+    channel.finish()
+    return symbols, channel.trace
