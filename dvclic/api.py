@@ -201,7 +201,7 @@ def encode_file(
         )
         refine = make_refiner(refine_steps, cfg.lambdas, progress=refine_progress)
         encoder = SequenceEncoder(model, quality=q, intra_period=period, output_size=(info.height, info.width), bit_depth=info.bit_depth,
-                                  refine=refine, modes=mode_set)
+                                  refine=refine, modes=mode_set, header=header)
         report = CodingReport(0, info.width, info.height, 0, "", "encode_fps", 0.0, cfg.name, q, period, str(dev))
         recon = open_writer(reconstruction_path, info) if reconstruction_path else None
         start = time.perf_counter()
@@ -271,7 +271,7 @@ def decode_file(
         m = model.size_multiple
         padded = (-(-h.height // m) * m, -(-h.width // m) * m)
         decoder = SequenceDecoder(model, padded_size=padded, output_size=(h.height, h.width),
-                                  bit_depth=h.bit_depth, version=reader.version)
+                                  bit_depth=h.bit_depth, version=reader.version, header=h)
         info = VideoInfo(width=h.width, height=h.height, fps=h.fps, bit_depth=h.bit_depth,
                          pix_fmt=pix_fmt_for_bit_depth(h.bit_depth), frame_count=h.frame_count)
         report = CodingReport(0, h.width, h.height, src.stat().st_size, "", "decode_fps", 0.0, h.model,

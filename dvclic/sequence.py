@@ -9,7 +9,10 @@ Frames at intra positions (``is_intra``) are I-frames. Every other frame is code
 with the cheapest of the allowed modes (``dvclic.rdo``), an I-frame included.
 Each unit carries the hash of its entropy-coded symbols (checked: a mismatch is
 a :class:`BitstreamError`) and the hash of the encoder's reconstruction as
-written (reported: ``DecodedFrame.exact``).
+written (reported: ``DecodedFrame.exact``). The symbol hash is chained: it covers
+the sequence header's coding fields (size, bit depth, ...) and the previous
+frame's symbol hash, so a changed header, or frames dropped, duplicated or
+reordered, fail the check instead of decoding against the wrong reference.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from torch import Tensor
 
 from image_codecs.entropy.coders import IndexedCoder, LegacyRans, SafeAns
 
-from .bitstream import (FRAME_I, MODE_NO_MC, MODE_SKIP, MODE_ZERO_MOTION, RECON_HASH_BYTES, VERSION, FrameUnit,
-                        is_intra_position)
+from .bitstream import (FRAME_I, MODE_NO_MC, MODE_SKIP, MODE_ZERO_MOTION, RECON_HASH_BYTES, SYMBOLS_HASH_BYTES,
+                        VERSION, FrameUnit, SequenceHeader, _header_payload, is_intra_position)
 from .color import YUVFrame, rgb_to_yuv420
 from .errors import BitstreamError
 from .model import VideoCodecModel
@@ -41,6 +44,18 @@ def reconstruction(x_hat: Tensor, size: tuple[int, int], bit_depth: int) -> tupl
     for plane in yuv.planes:
         h.update(plane.astype(plane.dtype.newbyteorder("<"), copy=False).tobytes())
     return yuv, h.digest()
+
+
+def header_context(header: SequenceHeader | None) -> bytes:
+    """The header's coding fields as bytes (its frame count excluded: patched or open-ended)."""
+    if header is None:
+        return b""
+    return _header_payload(SequenceHeader(**{**header.__dict__, "frame_count": 0}))
+
+
+def chain_hash(frame_hash: bytes, previous: bytes) -> bytes:
+    """A frame's symbol hash bound to the previous one (the first frame's: the header context)."""
+    return hashlib.blake2b(previous + frame_hash, digest_size=SYMBOLS_HASH_BYTES).digest()
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,8 @@ class SequenceEncoder:
 
     def __init__(self, model: VideoCodecModel, *, quality: int, intra_period: int, lmbda: float | None = None,
                  output_size: tuple[int, int] | None = None, bit_depth: int = 8,
-                 refine: ImageCompressor | None = None, modes: ModeSet = ModeSet()) -> None:
+                 refine: ImageCompressor | None = None, modes: ModeSet = ModeSet(),
+                 header: SequenceHeader | None = None) -> None:
         if not 0 <= quality < model.num_qualities:
             raise ValueError(f"quality must be in [0, {model.num_qualities}), got {quality}")
         if intra_period == 0 or intra_period < -1:
@@ -88,6 +104,7 @@ class SequenceEncoder:
         self._compress = refine or plain_compress
         self._ref: Tensor | None = None
         self._index = 0
+        self._chain = header_context(header)
 
     @torch.no_grad()
     def encode(self, x: Tensor) -> EncodedFrame:
@@ -101,8 +118,9 @@ class SequenceEncoder:
         yuv, recon_hash = reconstruction(x_hat, self.output_size or tuple(x.shape[-2:]), self.bit_depth)
         self._ref = x_hat
         self._index += 1
+        self._chain = chain_hash(choice.symbols_hash, self._chain)
         unit = FrameUnit(frame_type=choice.frame_type, quality=q, sections=list(choice.sections),
-                         modes=choice.modes, symbols_hash=choice.symbols_hash, recon_hash=recon_hash)
+                         modes=choice.modes, symbols_hash=self._chain, recon_hash=recon_hash)
         return EncodedFrame(unit, x_hat, yuv, choice.intra_bytes, choice.motion_bytes, choice.residual_bytes,
                             choice.skipped_blocks)
 
@@ -111,7 +129,8 @@ class SequenceDecoder:
     """Decodes frame units one at a time (``version``: the stream's format version)."""
 
     def __init__(self, model: VideoCodecModel, *, padded_size: tuple[int, int],
-                 output_size: tuple[int, int] | None = None, bit_depth: int = 8, version: int = VERSION) -> None:
+                 output_size: tuple[int, int] | None = None, bit_depth: int = 8, version: int = VERSION,
+                 header: SequenceHeader | None = None) -> None:
         self.model = model
         self.size = padded_size
         self.output_size = output_size or padded_size
@@ -119,6 +138,7 @@ class SequenceDecoder:
         self.version = version
         self._ref: Tensor | None = None
         self._index = 0
+        self._chain = header_context(header)
 
     @torch.no_grad()
     def decode(self, unit: FrameUnit) -> DecodedFrame:
@@ -135,9 +155,12 @@ class SequenceDecoder:
             raise
         except (RuntimeError, ValueError, IndexError) as exc:
             raise BitstreamError(f"{where}: entropy decoding failed ({exc})") from None
-        if digest is not None and finish_digest(digest, unit.frame_type, unit.quality, unit.modes) != unit.symbols_hash:
-            raise BitstreamError(f"{where}: symbol hash mismatch (damaged or crafted payload, or a decoder "
-                                 "whose entropy parameters differ from the encoder's)")
+        if digest is not None:
+            chained = chain_hash(finish_digest(digest, unit.frame_type, unit.quality, unit.modes), self._chain)
+            if chained != unit.symbols_hash:
+                raise BitstreamError(f"{where}: symbol hash mismatch (a damaged, crafted or reordered payload or "
+                                     "header, or a decoder whose entropy parameters differ from the encoder's)")
+            self._chain = chained
         if not torch.isfinite(x_hat).all():
             raise BitstreamError(f"{where}: decoded picture is not finite (corrupt payload)")
         x_hat = x_hat.clamp(0.0, 1.0)
