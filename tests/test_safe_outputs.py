@@ -202,10 +202,21 @@ def _sample_bitstream(tmp_path: Path, weights: Path) -> Path:
     return dvc
 
 
-def _terminate(proc: subprocess.Popen[str], sig: int) -> tuple[int, str]:
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
-    return proc.returncode, err
+def _signal_when_writing(proc: subprocess.Popen[str], folder: Path, names: list[str], sig: int) -> tuple[int, str]:
+    """Wait until the tool has its temporaries for ``names`` in ``folder``, then send ``sig``."""
+    try:
+        _wait_for_temps(proc, folder, names)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        return proc.returncode, err
+    finally:
+        proc.kill()
+
+
+def _assert_terminated_cleanly(rc: int, err: str, folder: Path) -> None:
+    assert rc == EXIT_TERMINATED
+    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == ["error: interrupted (SIGTERM)"]
+    assert "Traceback" not in err and _listing(folder) == []
 
 
 def test_sigterm_during_decode_removes_the_temporary(tmp_path, tiny_weights, capsys):
@@ -214,14 +225,7 @@ def test_sigterm_during_decode_removes_the_temporary(tmp_path, tiny_weights, cap
     out = tmp_path / "out"
     out.mkdir()
     proc = _tool("decode.py", str(dvc), "-o", str(out / "dec.y4m"), "--weights", str(tiny_weights))
-    try:
-        _wait_for_temps(proc, out, ["dec.y4m"])
-        rc, err = _terminate(proc, signal.SIGTERM)
-    finally:
-        proc.kill()
-    assert rc == EXIT_TERMINATED
-    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == ["error: interrupted (SIGTERM)"]
-    assert "Traceback" not in err and _listing(out) == []
+    _assert_terminated_cleanly(*_signal_when_writing(proc, out, ["dec.y4m"], signal.SIGTERM), out)
 
 
 def test_sigterm_during_encode_removes_both_temporaries(tmp_path, tiny_weights):
@@ -229,25 +233,14 @@ def test_sigterm_during_encode_removes_both_temporaries(tmp_path, tiny_weights):
     out.mkdir()
     proc = _tool("encode.py", str(SAMPLE), "-o", str(out / "a.dvc"), "--recon", f"{out / 'frames'}/",
                  "--weights", str(tiny_weights))
-    try:
-        _wait_for_temps(proc, out, ["a.dvc", "frames"])
-        rc, err = _terminate(proc, signal.SIGTERM)
-    finally:
-        proc.kill()
-    assert rc == EXIT_TERMINATED
-    assert [ln for ln in err.splitlines() if ln.startswith("error:")] == ["error: interrupted (SIGTERM)"]
-    assert "Traceback" not in err and _listing(out) == []
+    _assert_terminated_cleanly(*_signal_when_writing(proc, out, ["a.dvc", "frames"], signal.SIGTERM), out)
 
 
 def test_sigkill_leaves_a_temporary_that_the_next_run_removes(tmp_path, tiny_weights, capsys):
     out = tmp_path / "out"
     out.mkdir()
     proc = _tool("encode.py", str(SAMPLE), "-o", str(out / "a.dvc"), "--weights", str(tiny_weights))
-    try:
-        _wait_for_temps(proc, out, ["a.dvc"])
-        rc, _ = _terminate(proc, signal.SIGKILL)
-    finally:
-        proc.kill()
+    rc, _ = _signal_when_writing(proc, out, ["a.dvc"], signal.SIGKILL)
     assert rc == -signal.SIGKILL
     (left,) = os.listdir(out)
     assert left.startswith(f".a.dvc.{proc.pid}.")  # nothing could clean up after SIGKILL ...
