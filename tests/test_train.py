@@ -137,3 +137,27 @@ def test_amp_bf16_step_runs_and_keeps_parameters_fp32(tmp_path, tiny_model_yaml)
     assert all(after[k].dtype == torch.float32 for k in before)
     assert any(not torch.equal(before[k], after[k]) for k in before)  # it trained
     assert all(torch.isfinite(after[k]).all() for k in before)
+
+
+def test_init_copies_the_networks_and_allows_another_estimator(tmp_path, tiny_model_config, tiny_weights):
+    from dvclic.checkpoint import load_weights
+    from dvclic.train.engine import init_from_weights
+
+    source = load_weights(tiny_weights)
+    with_dis = tiny_model_config.to_dict() | {"estimator": {"name": "dis"}}
+    p = tmp_path / "dis.yaml"
+    p.write_text(yaml.safe_dump(with_dis))
+    cfg = train_config_from_dict(tiny_train_dict(p, steps=1))
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", init=str(tiny_weights))
+    assert trainer.init_source["source"] == tiny_weights.name
+    got, want = trainer.model.state_dict(), source.model.state_dict()
+    for k, v in got.items():
+        if not k.endswith(".bound"):  # compressai's constants stay exact (not the stored fp16)
+            assert torch.equal(v, want[k]), k
+    assert not list(trainer.model.pframe.estimator.parameters())
+    wider = tiny_model_config.to_dict() | {"intra": {"codec": "hyperprior", "N": 16, "M": 32}}
+    from dvclic.config import model_config_from_dict
+    from dvclic.model import build_model
+
+    with pytest.raises(InputError, match="do not fit"):
+        init_from_weights(build_model(model_config_from_dict(wider, "wider")), tiny_weights)
