@@ -23,10 +23,11 @@ Version 2 adds, per frame:
   reference, without the MC net), bit 2 ``MODE_SKIP`` (a skip-mask section precedes
   the residual sections). Other bits must be 0. The encoder chooses them by
   rate-distortion cost (``dvclic.rdo``); the decoder follows them.
-- ``symbols_hash``: BLAKE2b-64 of (type, quality, modes) and every entropy-decoded
-  integer symbol of the frame, in coding order. The decoder recomputes it; a
-  mismatch is an error, so a damaged or crafted payload cannot decode to a wrong
-  video unnoticed.
+- ``symbols_hash``: BLAKE2b-64 of every entropy-decoded integer symbol of the frame,
+  in coding order, and (type, quality, modes), chained with the previous frame's
+  hash (the first frame's with the header's coding fields: ``dvclic.sequence``).
+  The decoder recomputes it; a mismatch is an error, so a damaged or crafted
+  payload, header edit or reordering cannot decode to a wrong video unnoticed.
 - ``recon_hash``: BLAKE2b-128 of the encoder's reconstruction as written (the
   cropped YUV 4:2:0 planes at the source bit depth), like HEVC's decoded picture
   hash: the decoder reports whether its output is bit-exact.
