@@ -102,10 +102,6 @@ class CodedPFrame:
     pred: Tensor  # the prediction the residual codes against
 
     @property
-    def flow(self) -> Tensor:
-        return self.motion.flow
-
-    @property
     def sections(self) -> list[bytes]:
         mask = [] if self.mask_section is None else [self.mask_section]
         return self.motion.strings + mask + list(self.residual.strings)

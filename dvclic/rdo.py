@@ -33,7 +33,7 @@ from image_codecs.quantize import HardRound
 from image_codecs.transform_codec import TransformCodec
 
 from .bitstream import FRAME_I, FRAME_P, MODE_NO_MC, MODE_SKIP, MODE_ZERO_MOTION, SYMBOLS_HASH_BYTES
-from .pframe import CodedMotion, ImageCompressor, PFrameCodec, PMode, plain_compress
+from .pframe import CodedMotion, CodedPFrame, ImageCompressor, PFrameCodec, PMode, plain_compress
 
 #: Candidate names, as ``--modes`` spells them.
 MODE_NAMES = ("mc", "warp", "zero", "skip", "intra")
@@ -98,11 +98,7 @@ class Choice:
     residual_bytes: int = 0
     cost: float = float("inf")
     skipped_blocks: int = 0
-    coded_p: object | None = None  # the CodedPFrame of P choices (inspection)
-
-    @property
-    def num_bytes(self) -> int:
-        return self.intra_bytes + self.motion_bytes + self.residual_bytes
+    coded_p: CodedPFrame | None = None  # P choices: the coded frame (prediction, motion; for inspection)
 
 
 def rd_cost(num_bytes: int, x_hat: Tensor, x: Tensor, lmbda: float) -> float:
