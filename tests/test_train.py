@@ -161,3 +161,56 @@ def test_init_copies_the_networks_and_allows_another_estimator(tmp_path, tiny_mo
 
     with pytest.raises(InputError, match="do not fit"):
         init_from_weights(build_model(model_config_from_dict(wider, "wider")), tiny_weights)
+
+
+def _write_frames(folder: Path, n: int, size: int = 40) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(n):  # frame i is a flat picture of value 5*i, so a clip shows its step
+        Image.new("RGB", (size, size), (5 * i, 5 * i, 5 * i)).save(folder / f"{i:05d}.png")
+
+
+def test_frame_folders_draw_steps_within_bounds(tmp_path):
+    from dvclic.train.data import FrameFolders
+
+    _write_frames(tmp_path / "seq_a", 10)
+    _write_frames(tmp_path / "seq_b", 3)
+    data = FrameFolders(tmp_path, frames=3, stride=2, max_step=3, augment=Augment(crop=32, reverse=False))
+    assert len(data) == 4 + 1  # starts 0, 2, 4, 6 in seq_a; 0 in seq_b
+    steps = set()
+    for epoch in range(6):
+        data.set_epoch(epoch)
+        for i in range(len(data)):
+            values = [round(float(f.mean()) * 255 / 5) for f in data[i]]
+            step = values[1] - values[0]
+            assert values[2] - values[1] == step and 1 <= step <= 3
+            assert values[2] <= (9 if i < 4 else 2)
+            steps.add(step)
+    assert steps == {1, 2, 3}
+    with pytest.raises(InputError, match="consecutive frames"):
+        FrameFolders(tmp_path / "seq_b", frames=4, augment=Augment(crop=32))
+
+
+def test_random_downscale_shrinks_before_the_crop():
+    g = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0, 1, 512).repeat(512, 1)[None, None].expand(1, 3, 512, 512)
+    shrunk = Augment(crop=64, flips=False, reverse=False, downscale=(4.0, 4.0))(ramp, g)
+    plain = Augment(crop=64, flips=False, reverse=False)(ramp, torch.Generator().manual_seed(0))
+    assert shrunk.shape == plain.shape == (1, 3, 64, 64)
+    # a 4x smaller picture has a 4x steeper ramp inside the crop
+    slope = lambda x: float(x[0, 0, 0, -1] - x[0, 0, 0, 0])  # noqa: E731
+    assert slope(shrunk) == pytest.approx(4 * slope(plain), rel=0.05)
+    with pytest.raises(ValueError):
+        Augment(downscale=(0.5, 2.0))
+
+
+def test_train_config_parses_downscale_and_frame_sources():
+    raw = {"model": "m.yaml", "stages": [{"task": "intra", "steps": 1, "trainable": ["intra"]}],
+           "data": [{"kind": "frames", "root": "x", "stride": 2, "max_step": 2}], "downscale": [1.0, 2.5]}
+    cfg = train_config_from_dict(raw)
+    assert cfg.downscale == (1.0, 2.5) and cfg.data[0].kind == "frames"
+    from dvclic.config import ConfigError
+
+    with pytest.raises(ConfigError, match="downscale"):
+        train_config_from_dict({**raw, "downscale": [2.0, 1.0]})

@@ -18,6 +18,8 @@
       - {kind: vimeo, root: DIR, split: train}
       - {kind: video, path: FILE, stride: 8, max_clips: 64}
       - {kind: images, root: DIR}
+      - {kind: frames, root: DIR, stride: 4, max_step: 2}   # folders of consecutive frames
+    downscale: [1.0, 1.0]      # random downscaling before the crop (lo, hi factors)
     val:                       # held-out clips, coded with real bytes
       - {kind: vimeo, root: DIR, split: test}
     stages:                    # DVC-style schedule
@@ -45,7 +47,8 @@ from ..config import ConfigError, check_mapping, load_yaml
 PARTS = ("intra", "estimator", "motion_codec", "mc_net", "residual_codec")
 LOSS_TERMS = ("rd", "rate", "motion_rate", "warp", "pred", "flow")
 TASKS = ("intra", "pframe")
-DATA_KINDS = {"vimeo": {"root", "split"}, "video": {"path", "stride", "max_clips"}, "images": {"root", "exclude"}}
+DATA_KINDS = {"vimeo": {"root", "split", "max_step"}, "video": {"path", "stride", "max_clips"},
+              "images": {"root", "exclude"}, "frames": {"root", "stride", "max_step"}}
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 8
     crop: int = 256
+    downscale: tuple[float, float] = (1.0, 1.0)
     distortion: str = "mse"
     amp: bool = False
     grad_clip: float = 1.0
@@ -88,7 +92,7 @@ class TrainConfig:
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
-_TOP = {"model", "stages", "data", "val", "seed", "batch_size", "crop", "distortion", "amp", "grad_clip",
+_TOP = {"model", "stages", "data", "val", "seed", "batch_size", "crop", "downscale", "distortion", "amp", "grad_clip",
         "aux_lr", "log_every", "ckpt_every", "val_every", "val_clips", "workers"}
 _STAGE = {"name", "task", "steps", "lr", "trainable", "loss", "frames", "detach_reference", "batch_size"}
 
@@ -151,8 +155,15 @@ def train_config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
     distortion = raw.get("distortion", "mse")
     if distortion not in ("mse", "ms-ssim"):
         raise ConfigError(f"{source}: distortion must be mse or ms-ssim")
+    downscale = raw.get("downscale", [1.0, 1.0])
+    try:
+        lo, hi = (float(v) for v in downscale)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: downscale must be [lo, hi]") from None
+    if not 1.0 <= lo <= hi:
+        raise ConfigError(f"{source}: downscale must be [lo, hi] with 1 <= lo <= hi, got {list(downscale)}")
     return TrainConfig(
-        model=str(raw["model"]),
+        model=str(raw["model"]), downscale=(lo, hi),
         stages=tuple(_stage(s, i, source) for i, s in enumerate(raw["stages"])),
         data=_data(raw["data"], f"{source}: data"),
         val=_data(raw["val"], f"{source}: val") if raw.get("val") else (),

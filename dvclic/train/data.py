@@ -1,8 +1,10 @@
-"""Training data: Vimeo-90k septuplets, image folders, and clips from video files.
+"""Training data: Vimeo-90k septuplets, image folders, frame folders, and clips from video files.
 
 Every dataset returns clips as float tensors ``T x 3 x H x W`` in [0, 1] (T = 1
-for image datasets). Augmentation (random crop, horizontal/vertical flips,
-temporal reversal) draws from a generator seeded by ``(seed, epoch, index)``,
+for image datasets). Augmentation (random downscaling, random crop,
+horizontal/vertical flips, temporal reversal; random frame steps in the
+sources that hold frames on disk) draws from a generator seeded by
+``(seed, epoch, index)``,
 so a resumed run sees exactly the batches an uninterrupted run would, whatever
 the worker count.
 """
@@ -10,6 +12,7 @@ the worker count.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -43,15 +46,48 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
 
 
+def random_step(max_step: int, frames: int, available: int, g: torch.Generator) -> int:
+    """A frame step in ``1..max_step`` drawn from ``g``, capped so ``frames`` frames fit in ``available``."""
+    cap = max(1, min(max_step, (available - 1) // max(frames - 1, 1)))
+    return 1 if cap == 1 else int(torch.randint(1, cap + 1, (1,), generator=g))
+
+
 @dataclass(frozen=True)
 class Augment:
-    """Random crop (pads by replication if the clip is smaller), flips, reversal."""
+    """Random downscaling, random crop (pads by replication if the clip is smaller), flips, reversal.
+
+    ``downscale = (lo, hi)``: the clip is first shrunk by a factor drawn log-uniformly
+    from [lo, hi] (antialiased bilinear; never below the crop size). Shrinking
+    photos and camera clips by about 2x removes most of their JPEG/H.264 artefacts
+    and shows the codec more structure per crop; (1, 1) leaves sizes alone.
+    """
 
     crop: int = 256
     flips: bool = True
     reverse: bool = True
+    downscale: tuple[float, float] = (1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.downscale
+        if not 1.0 <= lo <= hi:
+            raise ValueError(f"downscale must be (lo, hi) with 1 <= lo <= hi, got {self.downscale}")
+
+    def _shrink(self, clip: Tensor, g: torch.Generator) -> Tensor:
+        lo, hi = self.downscale
+        if hi == 1.0:
+            return clip
+        u = float(torch.rand(1, generator=g))
+        factor = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
+        h, w = clip.shape[-2:]
+        scale = max(1.0 / factor, self.crop / min(h, w))
+        if scale >= 1.0:
+            return clip
+        size = (max(self.crop, round(h * scale)), max(self.crop, round(w * scale)))
+        out = torch.nn.functional.interpolate(clip, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return out.clamp_(0.0, 1.0)
 
     def __call__(self, clip: Tensor, g: torch.Generator) -> Tensor:
+        clip = self._shrink(clip, g)
         t, c, h, w = clip.shape
         if h < self.crop or w < self.crop:
             ph, pw = max(0, self.crop - h), max(0, self.crop - w)
@@ -98,9 +134,12 @@ class VimeoSeptuplets(EpochDataset):
     """
 
     def __init__(self, root: str | Path, *, split: str = "train", frames: int = 2, augment: Augment,
-                 seed: int = 0) -> None:
+                 seed: int = 0, max_step: int = 1) -> None:
         super().__init__(augment=augment, seed=seed)
         root = Path(root)
+        if max_step < 1:
+            raise InputError(f"max_step must be >= 1, got {max_step}")
+        self.max_step = max_step
         if not 1 <= frames <= 7:
             raise InputError(f"vimeo clips have 1..7 frames, asked for {frames}")
         list_file = root / {"train": "sep_trainlist.txt", "test": "sep_testlist.txt"}[split]
@@ -119,9 +158,13 @@ class VimeoSeptuplets(EpochDataset):
         return len(self.dirs)
 
     def load_clip(self, index: int, g: torch.Generator) -> Tensor:
-        start = int(torch.randint(1, 8 - self.frames + 1, (1,), generator=g))
+        if self.max_step == 1:  # the draw of the first releases, kept so their runs stay reproducible
+            start, step = int(torch.randint(1, 8 - self.frames + 1, (1,), generator=g)), 1
+        else:
+            step = random_step(self.max_step, self.frames, 7, g)
+            start = int(torch.randint(1, 8 - (self.frames - 1) * step, (1,), generator=g))
         d = self.dirs[index]
-        return torch.stack([load_rgb(d / f"im{i}.png") for i in range(start, start + self.frames)])
+        return torch.stack([load_rgb(d / f"im{start + i * step}.png") for i in range(self.frames)])
 
 
 class ImageFolder(EpochDataset):
@@ -143,6 +186,40 @@ class ImageFolder(EpochDataset):
 
     def load_clip(self, index: int, g: torch.Generator) -> Tensor:
         return load_rgb(self.files[index])[None]
+
+
+class FrameFolders(EpochDataset):
+    """Folders of consecutive frames (``00000.jpg``, ``00001.jpg``, ... sorted by name).
+
+    ``root`` is one such folder or a folder of them. Clips of ``frames`` frames
+    start every ``stride`` frames; each item draws a frame step in ``1..max_step``
+    (capped so the clip fits) and reads its frames from disk.
+    """
+
+    def __init__(self, root: str | Path, *, frames: int = 2, stride: int = 4, max_step: int = 1,
+                 augment: Augment, seed: int = 0) -> None:
+        super().__init__(augment=augment, seed=seed)
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError(f"frame folder not found: {root}")
+        if frames < 1 or stride < 1 or max_step < 1:
+            raise InputError("frames, stride and max_step must be >= 1")
+        folders = [root] + sorted(p for p in root.iterdir() if p.is_dir())
+        self.frames, self.max_step = frames, max_step
+        self.items: list[tuple[list[Path], int]] = []
+        for folder in folders:
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.items += [(files, start) for start in range(0, len(files) - frames + 1, stride)]
+        if not self.items:
+            raise InputError(f"no folder under {root} holds {frames} consecutive frames")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load_clip(self, index: int, g: torch.Generator) -> Tensor:
+        files, start = self.items[index]
+        step = random_step(self.max_step, self.frames, len(files) - start, g)
+        return torch.stack([load_rgb(files[start + i * step]) for i in range(self.frames)])
 
 
 class VideoClips(EpochDataset):
