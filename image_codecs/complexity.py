@@ -60,8 +60,10 @@ def codec_complexity(codec: TransformCodec, height: int, width: int) -> dict[str
     the means/scales too). Excludes entropy coding itself and any encode-time
     refinement (SGA multiplies the encoder's cost by the number of steps).
 
-    ``hyper_synthesis`` is the entropy model's ``h_s``; entropy models with
-    context networks would need their own accounting.
+    ``hyper_synthesis`` is the entropy model's ``h_s``. Entropy models with a
+    context network (``context_calls(profile)`` and ``context_params``, e.g. MSP's
+    ProgressiveGaussian) add ``context``: one call's cost times the calls of the
+    default profile, counted in both ``decoder`` and ``encoder``.
     """
     h_s = getattr(codec.entropy, "h_s", None)
     if not isinstance(h_s, torch.nn.Module):
@@ -80,6 +82,14 @@ def codec_complexity(codec: TransformCodec, height: int, width: int) -> dict[str
         "hyper_synthesis": count_kmacs(h_s, (z_hat,), pixels),
         "synthesis": count_kmacs(codec.synthesis, (y_hat, 0), pixels),
     }
-    parts["decoder"] = parts["synthesis"] + parts["hyper_synthesis"]
-    parts["encoder"] = parts["analysis"] + parts["hyper_analysis"] + parts["hyper_synthesis"]
+    context = 0.0
+    context_calls = getattr(codec.entropy, "context_calls", None)
+    if callable(context_calls):
+        with torch.no_grad():
+            scales, means = codec.entropy.params(z_hat)
+        known = torch.zeros_like(y_hat, dtype=torch.bool)
+        per_call = count_kmacs(codec.entropy.context_params, (scales, means, y_hat, known), pixels)
+        context = parts["context"] = per_call * context_calls(codec.entropy.default_profile)
+    parts["decoder"] = parts["synthesis"] + parts["hyper_synthesis"] + context
+    parts["encoder"] = parts["analysis"] + parts["hyper_analysis"] + parts["hyper_synthesis"] + context
     return parts

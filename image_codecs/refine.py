@@ -28,6 +28,16 @@ Compression"): each latent, relative to its rounding centre, is a Gumbel-softmax
 mixture of its floor and ceil, with logits ``-atanh(distance)/tau`` and the
 same temperature ``tau`` in the Gumbel-softmax (as in the authors' code), and
 ``tau(t) = min(0.5, 0.5 * exp(-5e-4 * (t - 200)))``, at least 1e-8.
+
+LOF (latent overfitting) for codecs with a context model (``msp``) is this same
+engine: ``latent_forward`` gives the codec's own progressive rate (every pass,
+each conditioned on the earlier passes' quantised latents, so the gradient also
+reaches y through the context network), and ``compress_latents`` codes the
+result. ``profile`` (in ``rd_cost``, ``refine_latents``, ``refine_latents_at``,
+``sga_compress``) picks the coding profile the rate is measured and coded with;
+None uses the codec's default. It is passed on only to codecs whose
+``coding_options`` include it; other codecs ignore it, so their behaviour is
+unchanged.
 """
 
 from __future__ import annotations
@@ -91,11 +101,20 @@ class RDCost:
     mse: Tensor
 
 
+def _profile_kwargs(codec: TransformCodec, profile: int | None) -> dict[str, int]:
+    """``{"profile": profile}`` for codecs that take a coding profile and a given one; else ``{}``."""
+    if profile is None or "profile" not in getattr(codec, "coding_options", ()):
+        return {}
+    return {"profile": profile}
+
+
 def rd_cost(
-    codec: TransformCodec, x: Tensor, y: Tensor, z: Tensor, quality: Tensor | int, *, lmbda: float, quantizer: Quantizer
+    codec: TransformCodec, x: Tensor, y: Tensor, z: Tensor, quality: Tensor | int, *, lmbda: float,
+    quantizer: Quantizer, profile: int | None = None,
 ) -> RDCost:
-    """R + lmbda*D of latents (y, z) for picture x (B x C x H x W) under ``quantizer``."""
-    out = codec.latent_forward(y, z, quality, quantizer)
+    """R + lmbda*D of latents (y, z) for picture x (B x C x H x W) under ``quantizer``
+    (``profile``: the coding profile of codecs that have them, see module docstring)."""
+    out = codec.latent_forward(y, z, quality, quantizer, **_profile_kwargs(codec, profile))
     bpp = out.bits() / (x.shape[0] * x.shape[-2] * x.shape[-1])
     mse = F.mse_loss(out.x_hat, x)
     return RDCost(loss=bpp + lmbda * mse, bpp=bpp, mse=mse)
@@ -113,6 +132,7 @@ def refine_latents(
     progress: ProgressFn | None = None,
     eval_every: int = 50,
     generator: torch.Generator | None = None,
+    profile: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Optimise (y, z) of ``x`` for the codec's true R-D cost with SGA; the codec is frozen.
 
@@ -123,13 +143,14 @@ def refine_latents(
     plain rounding of the initial latents (under the estimated rate).
     ``progress(step, steps, sga_loss)`` is called after each step (step 1-based).
     ``schedule(step)`` gives the SGA temperature; ``generator`` (on x's device)
-    makes the Gumbel noise reproducible.
+    makes the Gumbel noise reproducible. ``profile``: the coding profile whose
+    rate is optimised (codecs with profiles; None: the codec's default).
 
     The codec's parameters are not changed; their ``requires_grad`` flags and the
     codec's train/eval mode are restored afterwards.
     """
     return refine_latents_at(codec, x, quality, lmbda=lmbda, steps=[steps], lr=lr, schedule=schedule,
-                             progress=progress, eval_every=eval_every, generator=generator)[0]
+                             progress=progress, eval_every=eval_every, generator=generator, profile=profile)[0]
 
 
 def refine_latents_at(
@@ -144,6 +165,7 @@ def refine_latents_at(
     progress: ProgressFn | None = None,
     eval_every: int = 50,
     generator: torch.Generator | None = None,
+    profile: int | None = None,
 ) -> list[tuple[Tensor, Tensor]]:
     """``refine_latents`` for several step counts from one run of ``max(steps)`` steps.
 
@@ -176,13 +198,14 @@ def refine_latents_at(
 
             def hard_loss() -> float:
                 with torch.no_grad():
-                    return float(rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=HardRound()).loss)
+                    return float(rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=HardRound(),
+                                         profile=profile).loss)
 
             best = (hard_loss(), y.detach().clone(), z.detach().clone())
             snapshots = {0: best}
             for step in range(total):
                 quantizer = SGAQuantizer(schedule(step), generator=generator)
-                loss = rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=quantizer).loss
+                loss = rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=quantizer, profile=profile).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -213,6 +236,7 @@ def sga_compress(
     progress: ProgressFn | None = None,
     coder: IndexedCoder | None = None,
     latent_mask: Tensor | None = None,
+    profile: int | None = None,
 ) -> CompressedImage:
     """``compress`` with SGA-refined latents; decodable by the unchanged ``decompress``.
 
@@ -220,11 +244,14 @@ def sga_compress(
     the paper's setting; fewer steps is a faster encoder profile. coder: the
     entropy coder backend (None: ``SafeAns()``), as for ``compress``. latent_mask:
     as for ``compress_latents`` (the refinement itself optimises every position).
+    profile: the coding profile to optimise for and code with (codecs with
+    profiles, e.g. ``msp``: LOF with the progressive rate; others ignore it).
     """
     if x.shape[0] != 1:
         raise ValueError(f"sga_compress codes one picture at a time, got batch {x.shape[0]}")
     quality = codec.check_quality(quality)
     codec._check_tables()  # fail before spending the refinement steps
-    y, z = refine_latents(codec, x, quality, lmbda=lmbda, steps=steps, lr=lr, progress=progress)
+    options = _profile_kwargs(codec, profile)
+    y, z = refine_latents(codec, x, quality, lmbda=lmbda, steps=steps, lr=lr, progress=progress, profile=profile)
     with torch.no_grad():
-        return codec.compress_latents(y, z, quality, coder=coder, latent_mask=latent_mask)
+        return codec.compress_latents(y, z, quality, coder=coder, latent_mask=latent_mask, **options)

@@ -12,6 +12,7 @@ from typing import Any
 from .base import ImageCodec
 from .edic import EDICCodec
 from .hyperprior import HyperpriorCodec
+from .msp import MSPCodec
 from .shallow import Shallow2LayerCodec, ShallowJPEGCodec
 
 
@@ -26,6 +27,7 @@ def _codec_table() -> dict[str, type[ImageCodec]]:
     table: dict[str, type[ImageCodec]] = {
         "hyperprior": HyperpriorCodec,
         "edic": EDICCodec,
+        "msp": MSPCodec,
         "shallow-jpeg": ShallowJPEGCodec,
         "shallow-2layer": Shallow2LayerCodec,
     }

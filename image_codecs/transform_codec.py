@@ -8,6 +8,13 @@ Hyperprior, EDIC and the shallow-decoder codecs differ only in ``g_a``, ``g_s``
 and the entropy model, so this class owns the one forward/compress/decompress
 path they all use, and the latent-level hooks (``analysis``, ``latent_forward``,
 ``compress_latents``) that encode-time refinement (SGA / LOF) drives.
+
+Per-call coding options: an entropy model may take extra keyword options in
+``forward`` and ``compress`` (MSP's ``profile``). A codec names them in
+``coding_options``; ``latent_forward``, ``compress_latents`` and ``compress``
+pass such options on only when given (not None), so codecs without options
+call their entropy model exactly as before. The decoder never needs them
+(whatever it needs is in the bitstream).
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from .quantize import HardRound, NoiseSTE, Quantizer
 
 class TransformCodec(ImageCodec):
     """An ImageCodec built from parts. Subclasses build the parts in ``__init__``."""
+
+    #: Extra keyword options of the entropy model's forward/compress (see module docstring).
+    coding_options: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -55,23 +65,30 @@ class TransformCodec(ImageCodec):
     def synthesis(self, y_hat: Tensor, quality: Tensor | int) -> Tensor:
         return self.g_s(self.gain.inverse(y_hat, quality))
 
-    def latent_forward(self, y: Tensor, z: Tensor, quality: Tensor | int, quantizer: Quantizer) -> CodecOutput:
-        """Reconstruction and likelihoods for given latents under ``quantizer``."""
-        y_synth, likelihoods = self.entropy(y, z, quantizer)
+    def latent_forward(
+        self, y: Tensor, z: Tensor, quality: Tensor | int, quantizer: Quantizer, **options: object
+    ) -> CodecOutput:
+        """Reconstruction and likelihoods for given latents under ``quantizer``.
+
+        ``options``: the codec's ``coding_options`` (None values are not passed on).
+        """
+        y_synth, likelihoods = self.entropy(y, z, quantizer, **self._coding_kwargs(options))
         return CodecOutput(x_hat=self.synthesis(y_synth, quality), likelihoods=likelihoods)
 
     def compress_latents(
         self, y: Tensor, z: Tensor, quality: int, *, coder: IndexedCoder | None = None,
-        latent_mask: Tensor | None = None,
+        latent_mask: Tensor | None = None, **options: object,
     ) -> CompressedImage:
         """Entropy-code given (possibly refined) latents of one picture (coder None: ``SafeAns()``).
 
         ``latent_mask`` (bool h x w, True = coded; entropy models with
         ``supports_latent_mask``): the other positions cost nothing and decode to the means.
+        ``options``: the codec's ``coding_options`` (None values are not passed on).
         """
+        kwargs = self._coding_kwargs(options)
         self._check_tables()
         quality = self.check_quality(quality)
-        strings, y_hat = self.entropy.compress(y, z, coder=coder, **self._mask_kwargs(latent_mask))
+        strings, y_hat = self.entropy.compress(y, z, coder=coder, **self._mask_kwargs(latent_mask), **kwargs)
         return CompressedImage(strings=strings, x_hat=self.synthesis(y_hat, quality))
 
     # -- ImageCodec -----------------------------------------------------------
@@ -82,13 +99,21 @@ class TransformCodec(ImageCodec):
         return self.latent_forward(y, z, quality, quantizer)
 
     def compress(self, x: Tensor, quality: int, *, coder: IndexedCoder | None = None,
-                 latent_mask: Tensor | None = None) -> CompressedImage:
+                 latent_mask: Tensor | None = None, **options: object) -> CompressedImage:
+        self._coding_kwargs(options)  # reject unknown options before any work
         self.check_size(x)
         if x.shape[0] != 1:
             raise ValueError(f"compress codes one picture at a time, got batch {x.shape[0]}")
         self._check_tables()
         y, z = self.analysis(x, self.check_quality(quality))
-        return self.compress_latents(y, z, quality, coder=coder, latent_mask=latent_mask)
+        return self.compress_latents(y, z, quality, coder=coder, latent_mask=latent_mask, **options)
+
+    def _coding_kwargs(self, options: dict[str, object]) -> dict[str, object]:
+        """The given (not None) ``options``; TypeError for names not in ``coding_options``."""
+        unknown = sorted(set(options) - set(self.coding_options))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} takes no coding option(s) {', '.join(unknown)}")
+        return {k: v for k, v in options.items() if v is not None}
 
     def _mask_kwargs(self, latent_mask: Tensor | None) -> dict:
         if latent_mask is None:

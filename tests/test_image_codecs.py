@@ -61,10 +61,11 @@ def test_bad_inputs_rejected(name):
         codec.compress(torch.rand(1, 2, m, m), 0)
 
 
-def test_state_dict_round_trip_keeps_tables():
-    a = small_codec("hyperprior", 3)
+@pytest.mark.parametrize("name", ["hyperprior", "msp"])
+def test_state_dict_round_trip_keeps_tables(name):
+    a = small_codec(name, 3)
     a.update(force=True)
-    b = small_codec("hyperprior", 3)
+    b = small_codec(name, 3)
     b.load_state_dict(a.state_dict())
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
@@ -75,4 +76,4 @@ def test_state_dict_round_trip_keeps_tables():
 def test_unknown_name_lists_valid_ones():
     with pytest.raises(UnknownNameError) as err:
         build_codec("jpeg2000")
-    assert "hyperprior" in str(err.value)
+    assert "hyperprior" in str(err.value) and "msp" in str(err.value)

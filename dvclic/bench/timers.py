@@ -68,8 +68,9 @@ class StageTimer:
 
 def wrap_codec(timer: StageTimer, codec: Any, prefix: str) -> None:
     """Time ``prefix.compress`` / ``prefix.decompress`` and, inside them, the entropy model's
-    compress/decompress (``prefix.entropy.*``) and its hyper-synthesis network (``prefix.h_s``),
-    so that entropy coding = entropy stage minus h_s."""
+    compress/decompress (``prefix.entropy.*``), its hyper-synthesis network (``prefix.h_s``) and
+    its context network if it has one (``prefix.context``, e.g. msp), so that entropy coding =
+    entropy stage minus those networks."""
     timer.wrap(codec, "compress", f"{prefix}.compress")
     timer.wrap(codec, "decompress", f"{prefix}.decompress")
     entropy = getattr(codec, "entropy", None)
@@ -77,16 +78,18 @@ def wrap_codec(timer: StageTimer, codec: Any, prefix: str) -> None:
         return
     timer.wrap(entropy, "compress", f"{prefix}.entropy.compress")
     timer.wrap(entropy, "decompress", f"{prefix}.entropy.decompress")
-    h_s = getattr(entropy, "h_s", None)
-    if isinstance(h_s, torch.nn.Module):
-        timer.wrap(h_s, "forward", f"{prefix}.h_s")
+    for name in ("h_s", "context"):
+        net = getattr(entropy, name, None)
+        if isinstance(net, torch.nn.Module):
+            timer.wrap(net, "forward", f"{prefix}.{name}")
 
 
 def entropy_coding_seconds(seconds: Mapping[str, float], prefix: str, direction: str) -> float:
     """Entropy-coding seconds of one codec (``direction`` = compress | decompress) in a snapshot of
-    :attr:`StageTimer.seconds`, its h_s network excluded. The h_s stage serves both directions, so a
-    snapshot must cover one phase only (reset the timer between encoding and decoding)."""
-    return seconds.get(f"{prefix}.entropy.{direction}", 0.0) - seconds.get(f"{prefix}.h_s", 0.0)
+    :attr:`StageTimer.seconds`, its h_s (and context) network excluded. Those stages serve both
+    directions, so a snapshot must cover one phase only (reset the timer between encoding and decoding)."""
+    networks = seconds.get(f"{prefix}.h_s", 0.0) + seconds.get(f"{prefix}.context", 0.0)
+    return seconds.get(f"{prefix}.entropy.{direction}", 0.0) - networks
 
 
 def peak_memory_mb(device: torch.device) -> tuple[float, str]:

@@ -1,10 +1,12 @@
-"""Entropy models for latents: they turn parameters into likelihoods (training)
-and into bytes (coding) through an entropy-coder backend (``coders.py``).
-Networks never touch the coder directly."""
+"""Entropy models for latents: parameters to likelihoods (training) and to bytes (coding).
+
+Bytes go through an entropy-coder backend (``coders.py``); networks never touch the coder
+directly."""
 
 from .base import LatentEntropyModel
 from .coders import CdfTables, CorruptStreamError, IndexedCoder, LegacyRans, SafeAns, StreamDecoder
 from .gaussian_hyperprior import GaussianHyperprior
+from .msp_context import ProgressiveGaussian
 
 __all__ = [
     "CdfTables",
@@ -13,6 +15,7 @@ __all__ = [
     "IndexedCoder",
     "LatentEntropyModel",
     "LegacyRans",
+    "ProgressiveGaussian",
     "SafeAns",
     "StreamDecoder",
 ]

@@ -90,7 +90,17 @@ _LEGACY_ESCAPE_LIMIT = 1 << 27  # compressai's bypass value 2|v| must stay below
 
 
 class CorruptStreamError(ValueError):
-    """A byte string is not a valid encoding for the given indexes and tables."""
+    """A byte string is not a valid encoding for the given indexes and tables.
+
+    ``stream`` (index of the offending byte string among a codec's strings) and
+    ``position`` (byte offset within it) are set where the raiser knows them,
+    e.g. a bad header byte; both are None otherwise.
+    """
+
+    def __init__(self, message: str = "", *, stream: int | None = None, position: int | None = None) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.position = position
 
 
 class Digest(Protocol):
