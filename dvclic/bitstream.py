@@ -34,8 +34,10 @@ Version 2 adds, per frame:
 - entropy-coded sections are coded with the memory-safe coder
   (``image_codecs.entropy.coders.SafeAns``); version 1 used compressai's rANS.
 
-``frame_count`` in the sequence header is patched when the writer closes on a
-seekable file; on a pipe it stays open-ended (v2) and the end unit confirms it.
+``frame_count`` in a version-2 header is the count when the writer knew it up
+front, else open-ended (0xFFFFFFFF); the writer never seeks, so a stream on a
+pipe and in a file are the same bytes, and the end unit confirms the count.
+Version 1 patched the count into the header of a seekable file.
 Every read error raises :class:`~dvclic.errors.BitstreamError` naming what is
 wrong and the byte offset.
 """
@@ -106,7 +108,8 @@ class FrameUnit:
     """One coded frame: its type (FRAME_I / FRAME_P), quality, payload sections and,
     from version 2, its coding modes and hashes (empty in version-1 units).
 
-    ``offset`` is where the unit starts in the file (set by the reader, for messages).
+    ``offset`` is where the unit starts in the file and ``section_offsets`` where each
+    section's bytes start (set by the reader, for messages).
     """
 
     frame_type: int
@@ -116,6 +119,7 @@ class FrameUnit:
     symbols_hash: bytes = b""
     recon_hash: bytes = b""
     offset: int = field(default=0, compare=False)
+    section_offsets: tuple[int, ...] = field(default=(), compare=False)
 
     @property
     def num_bytes(self) -> int:
@@ -179,18 +183,24 @@ def _crc(data: bytes) -> bytes:
 
 class BitstreamWriter:
     """Streams a sequence: header, frames, end unit. Writes ``version`` (default: the
-    current one; 1 only for compatibility tests). On a seekable file the header's
-    frame count is patched at :meth:`close`; on a pipe it is open-ended (v2)."""
+    current one; 1 only for compatibility tests).
+
+    Version 2 never seeks, so a file and a pipe get the same bytes: the header holds the
+    header's ``frame_count`` when the caller knows it up front (then exactly that many frames
+    must be written), else (``frame_count`` 0) the open-ended count, and the end unit states
+    the count. Version 1 needs a seekable file: its frame count is patched at :meth:`close`."""
 
     def __init__(self, fp: BinaryIO, header: SequenceHeader, *, version: int = VERSION) -> None:
         if version not in READABLE_VERSIONS:
             raise ValueError(f"cannot write format version {version}")
         self._fp = fp
         self.version = version
-        self._seekable = _seekable(fp)
-        if not self._seekable and version == 1:
+        self._seekable = version == 1
+        if version == 1 and not _seekable(fp):
             raise ValueError("format version 1 needs a seekable output")
-        self._header = header if self._seekable else SequenceHeader(**{**header.__dict__, "frame_count": OPEN_ENDED})
+        if version >= 2 and header.frame_count == 0:
+            header = SequenceHeader(**{**header.__dict__, "frame_count": OPEN_ENDED})
+        self._header = header
         self._frames = 0
         self._fp.write(MAGIC + bytes([version]))
         payload = _header_payload(self._header)
@@ -224,7 +234,10 @@ class BitstreamWriter:
         return len(data)
 
     def close(self) -> None:
-        """Write the end unit and, on a seekable file, patch the frame count into the header."""
+        """Write the end unit (and in version 1 patch the frame count into the header)."""
+        announced = self._header.frame_count
+        if not self._seekable and announced != OPEN_ENDED and announced != self._frames:
+            raise ValueError(f"the header announced {announced} frames, {self._frames} were written")
         self._fp.write(bytes([UNIT_END]) + struct.pack("<I", self._frames))
         if not self._seekable:
             self._fp.flush()
@@ -274,6 +287,11 @@ class _Cursor:
                 raise BitstreamError(f"corrupt {what}: varint too long at byte offset {start}")
 
 
+def valid_intra_period(period: int) -> bool:
+    """The format's intra-period rule: an I-frame every ``period >= 1`` frames, or ``-1`` (first only)."""
+    return period >= 1 or period == -1
+
+
 def _header_problems(width: int, height: int, num: int, den: int, bit_depth: int, chroma: int, matrix: int,
                      rng: int, intra_period: int, *, max_pixels: int | None) -> list[str]:
     """What is wrong with these sequence-header values (empty: nothing)."""
@@ -289,7 +307,7 @@ def _header_problems(width: int, height: int, num: int, den: int, bit_depth: int
         problems.append(f"bit depth {bit_depth} (8 or 10)")
     if chroma != CHROMA_420 or matrix != MATRIX_BT709 or rng != RANGE_LIMITED:
         problems.append(f"pixel format (chroma {chroma}, matrix {matrix}, range {rng})")
-    if intra_period == 0 or intra_period < -1:
+    if not valid_intra_period(intra_period):
         problems.append(f"intra period {intra_period}")
     return problems
 
@@ -320,7 +338,7 @@ def _parse_header(payload: bytes, offset: int, max_pixels: int) -> SequenceHeade
     )
 
 
-def _parse_frame(payload: bytes, index: int, offset: int, version: int) -> FrameUnit:
+def _parse_frame(payload: bytes, index: int, offset: int, version: int, payload_offset: int = 0) -> FrameUnit:
     c = _Cursor(io.BytesIO(payload))
     modes, symbols_hash, recon_hash = 0, b"", b""
     try:
@@ -334,7 +352,11 @@ def _parse_frame(payload: bytes, index: int, offset: int, version: int) -> Frame
         n = c.varint("section count")
         if n > MAX_SECTIONS:
             raise BitstreamError(f"{n} sections (max {MAX_SECTIONS})")
-        sections = [c.read(c.varint("section length"), "section") for _ in range(n)]
+        sections, starts = [], []
+        for _ in range(n):
+            length = c.varint("section length")
+            starts.append(payload_offset + c.pos)
+            sections.append(c.read(length, "section"))
         if version >= 2:
             symbols_hash = c.read(SYMBOLS_HASH_BYTES, "symbols hash")
             recon_hash = c.read(RECON_HASH_BYTES, "reconstruction hash")
@@ -343,7 +365,8 @@ def _parse_frame(payload: bytes, index: int, offset: int, version: int) -> Frame
     except BitstreamError as exc:
         raise BitstreamError(f"corrupt frame {index} at byte offset {offset}: {exc}") from None
     return FrameUnit(frame_type=frame_type, quality=quality, sections=sections, modes=modes,
-                     symbols_hash=symbols_hash, recon_hash=recon_hash, offset=offset)
+                     symbols_hash=symbols_hash, recon_hash=recon_hash, offset=offset,
+                     section_offsets=tuple(starts))
 
 
 class BitstreamReader:
@@ -415,10 +438,11 @@ class BitstreamReader:
             length = c.varint(f"frame {index} length")
             if length > MAX_UNIT_BYTES:
                 raise BitstreamError(f"corrupt frame {index} length {length} at byte offset {offset}")
+            payload_offset = c.pos
             payload = c.read(length, f"frame {index} payload")
             if c.read(4, f"frame {index} checksum") != _crc(payload):
                 raise BitstreamError(f"checksum mismatch in frame {index} at byte offset {offset}")
-            unit = _parse_frame(payload, index, offset, self.version)
+            unit = _parse_frame(payload, index, offset, self.version, payload_offset)
             if is_intra_position(index, h.intra_period) and unit.frame_type != FRAME_I:
                 raise BitstreamError(f"frame {index} at byte offset {offset} is a "
                                      f"{FRAME_TYPE_CHARS[unit.frame_type]}-frame, but intra period "

@@ -39,7 +39,8 @@ def package_weights_dir() -> Path:
 
 
 def resolve_weights_path(name_or_path: str) -> Path:
-    """A path as given, or a file name inside the package's weights folder."""
+    """A path as given, or a file name inside the package's weights folder (``dvclic.store``
+    resolves every other kind of reference)."""
     p = Path(name_or_path)
     if p.is_file():
         return p
@@ -59,11 +60,18 @@ def file_sha256(path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class LoadedWeights:
+    """A loaded model with what names it: config, SHA-256 of its file, path, provenance.
+
+    kind: ``"weights"`` (a dvclic weights file), a description of a training checkpoint,
+    or ``"random init"`` (see :mod:`dvclic.store`, the one place that makes these).
+    """
+
     model: VideoCodecModel
     config: ModelConfig
     sha256: bytes
     path: Path
     provenance: dict[str, Any]
+    kind: str = "weights"
 
 
 def save_weights(model: VideoCodecModel, cfg: ModelConfig, path: str | Path, *, storage: str = "fp16",
@@ -119,49 +127,3 @@ def load_weights(name_or_path: str | Path, *, device: str | torch.device = "cpu"
     model.to(device).eval()
     return LoadedWeights(model=model, config=cfg, sha256=file_sha256(path), path=path,
                          provenance=dict(blob.get("provenance", {})))
-
-
-def load_model_or_checkpoint(path: str | Path) -> tuple[VideoCodecModel, ModelConfig, str, dict[str, Any]]:
-    """A dvclic weights file, or a training checkpoint (``OUT/last.pt``; entropy tables rebuilt).
-
-    Returns (model on CPU in eval mode, its config, a description of what was read,
-    provenance: the weights file's, or the checkpoint's training config and step count).
-    Training checkpoints hold RNG state and are read with ``weights_only=False``:
-    open only checkpoints of your own runs.
-    """
-    try:
-        w = load_weights(path)
-        return w.model, w.config, "weights", w.provenance
-    except WeightsError as weights_error:
-        if not Path(path).is_file():
-            raise
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=False)
-            cfg = model_config_from_dict(ck["model_config"], str(path))
-            model = build_model(cfg)
-            model.load_state_dict(ck["model"])
-        except Exception:  # noqa: BLE001 - neither kind of file: report the weights error
-            raise weights_error from None
-        model.update(force=True)
-        model.eval()
-        kind = f"training checkpoint (stage {ck.get('stage')}, step {ck.get('step')})"
-        provenance = {"train_config": ck.get("train_config"), "steps": ck.get("global_step")}
-        if ck.get("init") is not None:
-            provenance["init"] = ck["init"]
-        return model, cfg, kind, provenance
-
-
-def export_weights(source: str | Path, dest: str | Path, *, storage: str = "int8",
-                   provenance: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write a weights file from a weights file or a training checkpoint, in ``storage``.
-
-    Returns what was done: source kind, storage, size in bytes, SHA-256 (hex).
-    """
-    check_storage(storage)
-    if Path(dest).resolve() == Path(source).resolve():
-        raise WeightsError(f"{dest}: export would overwrite its own source")
-    model, cfg, kind, provenance_in = load_model_or_checkpoint(source)
-    info = {**provenance_in, "exported_from": Path(source).name, "source_kind": kind, "storage": storage}
-    sha = save_weights(model, cfg, dest, storage=storage, provenance={**info, **(provenance or {})})
-    return {"source": str(source), "source_kind": kind, "dest": str(dest), "storage": storage,
-            "bytes": Path(dest).stat().st_size, "sha256": sha.hex()}

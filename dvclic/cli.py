@@ -34,8 +34,7 @@ def quiet_third_party_warnings() -> None:
 
 class ArgParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse already exits 2; keep it to one line
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def parse_size(text: str, order: str = "WxH") -> tuple[int, int]:
@@ -109,7 +108,10 @@ def call_guarded(fn: Callable[[], T]) -> tuple[int, T | None]:
         with _sigterm_raises_terminated():
             return 0, fn()
     except DvclicError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {flag_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR, None
+    except BrokenPipeError:
+        print("error: the output pipe was closed by its reader", file=sys.stderr)
         return EXIT_USER_ERROR, None
     except Terminated:
         print("error: interrupted (SIGTERM)", file=sys.stderr)
@@ -119,30 +121,66 @@ def call_guarded(fn: Callable[[], T]) -> tuple[int, T | None]:
         return EXIT_INTERRUPTED, None
 
 
-def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str]) -> int:
+def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str], *, to_stderr: bool = False) -> int:
+    """Run a command's work; print its summary (to stderr when stdout carries the data)."""
     rc, summary = call_guarded(fn)
     if rc == 0:
-        print(json.dumps(summary) if as_json else describe(summary))
+        print(json.dumps(summary) if as_json else describe(summary), file=sys.stderr if to_stderr else sys.stdout)
     return rc
 
 
-def encode_main(argv: Sequence[str] | None = None) -> int:
-    p = ArgParser(prog="encode", description="Encode a video file to a .dvc bitstream.")
-    p.add_argument("input", help="video file: mp4/mkv/avi/mov/y4m, or raw 4:2:0 .yuv")
-    p.add_argument("-o", "--output", required=True, help="output .dvc file")
+def flag_error(exc: BaseException, flags: dict[str, str] | None = None) -> DvclicError:
+    """A :class:`~dvclic.params.ParameterError` reworded with this command's flag name
+    (``quality: must be ...`` -> ``--quality: must be ...``); other errors unchanged."""
+    from .params import ParameterError
+
+    if isinstance(exc, ParameterError):
+        flag = (flags or {}).get(exc.name, "--" + exc.name.replace("_", "-"))
+        return DvclicError(f"{flag}: {exc.problem}")
+    return exc  # type: ignore[return-value]
+
+
+def coding_params(**values: object):  # noqa: ANN201 - a CodingParams
+    """``CodingParams(**values)`` with its errors in flag form."""
+    from .params import CodingParams, ParameterError
+
+    try:
+        return CodingParams(**{k: v for k, v in values.items() if v is not None})
+    except ParameterError as exc:
+        raise flag_error(exc) from None
+
+
+def _stdout_is_data(args: argparse.Namespace) -> bool:
+    """Whether stdout carries data (``-o -``): then the summary goes to stderr."""
+    return getattr(args, "output", None) == "-"
+
+
+def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> int:
+    from .rdo import DEFAULT_MODES
+
+    p = ArgParser(prog=prog, description="Encode a video file to a .dvc bitstream.")
+    p.add_argument("input", help="video file: mp4/mkv/avi/mov/y4m, raw 4:2:0 .yuv, or - for a stream "
+                                 "(y4m, Matroska, MPEG-TS) on standard input")
+    p.add_argument("-o", "--output", required=True, help="output .dvc file, or - for standard output")
     p.add_argument("--config", help="model config YAML (default: the shipped default model)")
-    p.add_argument("--weights", help="weights file (default: the config's, or the shipped default)")
+    p.add_argument("--weights", help="weights file, shipped name or SHA-256 (default: the config's, or the "
+                                     "shipped default)")
     p.add_argument("--quality", type=int, help="quality index 0 (lowest rate) .. num_qualities-1")
     p.add_argument("--frames", type=int, help="encode at most N frames")
     p.add_argument("--intra-period", type=int, help="I-frame every P frames; -1: first frame only")
     p.add_argument("--refine-steps", type=int, default=0,
-                   help="encode-time SGA latent refinement steps for I-frames and residuals (0: off)")
+                   help="encode-time latent refinement steps for I-frames and residuals (SGA; LOF for "
+                        "codecs with a context model; 0: off)")
+    p.add_argument("--profile", type=int,
+                   help="entropy-model profile for codecs that have one (msp: decoding passes 1, 2, 4, ...); "
+                        "written into the stream")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--size", type=parse_size, help="WxH for raw .yuv input (default: from the file name)")
     p.add_argument("--fps", type=_fps, help="frame rate for raw .yuv input")
     p.add_argument("--bit-depth", type=int, choices=[8, 10], help="bit depth of raw .yuv input")
-    p.add_argument("--recon", help="also write the encoder's reconstruction (y4m/yuv/mp4/DIR/)")
-    p.add_argument("--modes", default="mc,warp,zero,skip,intra",
+    p.add_argument("--recon", help="also write the encoder's reconstruction (y4m/yuv/mp4/DIR/, or - for y4m "
+                                   "on standard output)")
+    p.add_argument("--modes", default=DEFAULT_MODES,
                    help="P-frame candidates chosen per frame by rate-distortion cost: a comma list of "
                         "mc (coded flow + MC net), warp (coded flow, no MC net), zero (no motion), "
                         "skip (per-block skip mask), intra (I-frame); default: all")
@@ -153,32 +191,39 @@ def encode_main(argv: Sequence[str] | None = None) -> int:
     def work() -> dict:
         from .api import encode_file
 
+        params = coding_params(quality=args.quality, frames=args.frames, intra_period=args.intra_period,
+                               refine_steps=args.refine_steps, modes=args.modes, profile=args.profile)
         update, close = _progress_bar("encode", sys.stderr.isatty())
         refine_update, refine_close = _progress_bar("refine", sys.stderr.isatty() and args.refine_steps > 0)
         try:
             report = encode_file(
-                args.input, args.output, config=args.config, weights=args.weights, quality=args.quality,
-                frames=args.frames, intra_period=args.intra_period, device=args.device, size=args.size,
-                fps=args.fps, bit_depth=args.bit_depth, reconstruction_path=args.recon,
-                refine_steps=args.refine_steps, refine_progress=lambda i, n, _loss: refine_update(i, n),
-                progress=update, modes=args.modes,
+                args.input, args.output, params=params, config=args.config, weights=args.weights,
+                device=args.device, size=args.size, fps=args.fps, bit_depth=args.bit_depth,
+                reconstruction_path=args.recon, refine_progress=lambda i, n, _loss: refine_update(i, n),
+                progress=update,
             )
         finally:
             refine_close()
             close()
         return report.summary()
 
+    if args.output == "-" and args.recon == "-":
+        print(f"{prog}: error: -o - and --recon - cannot share standard output", file=sys.stderr)
+        return EXIT_USER_ERROR
     return _run(work, args.json, lambda s: (
         f"{s['frames']} frames ({s['frame_types'][:40]}{'...' if len(s['frame_types']) > 40 else ''}) "
         f"{s['width']}x{s['height']} -> {args.output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, "
-        f"PSNR RGB {s['psnr_rgb']:.2f} dB, YUV {s['psnr_yuv']:.2f} dB, {s['encode_fps']:.2f} fps"))
+        f"PSNR RGB {s['psnr_rgb']:.2f} dB, YUV {s['psnr_yuv']:.2f} dB, {s['encode_fps']:.2f} fps"),
+        to_stderr=_stdout_is_data(args) or args.recon == "-")
 
 
-def decode_main(argv: Sequence[str] | None = None) -> int:
-    p = ArgParser(prog="decode", description="Decode a .dvc bitstream to y4m / yuv / mp4 / PNG frames.")
-    p.add_argument("input", help=".dvc file")
-    p.add_argument("-o", "--output", required=True, help="OUT.y4m, OUT.yuv, OUT.mp4 or DIR/ for PNG frames")
-    p.add_argument("--weights", help="weights file (default: the shipped file the .dvc names)")
+def decode_main(argv: Sequence[str] | None = None, *, prog: str = "decode", store: object = None) -> int:
+    """``store``: a :class:`~dvclic.store.ModelStore` to load from (the fuzz runner passes a warm one)."""
+    p = ArgParser(prog=prog, description="Decode a .dvc bitstream to y4m / yuv / mp4 / PNG frames.")
+    p.add_argument("input", help=".dvc file, or - for a stream on standard input")
+    p.add_argument("-o", "--output", required=True,
+                   help="OUT.y4m, OUT.yuv, OUT.mp4, DIR/ for PNG frames, or - for y4m on standard output")
+    p.add_argument("--weights", help="weights file (default: the shipped file the stream names)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--strict", action="store_true",
                    help="fail when a decoded frame differs from the encoder's reconstruction (its hash)")
@@ -194,7 +239,7 @@ def decode_main(argv: Sequence[str] | None = None) -> int:
 
         update, close = _progress_bar("decode", sys.stderr.isatty())
         try:
-            report = decode_file(args.input, args.output, weights=args.weights, device=args.device,
+            report = decode_file(args.input, args.output, store=store, weights=args.weights, device=args.device,
                                  progress=update, strict=args.strict,
                                  max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
         finally:
@@ -204,4 +249,4 @@ def decode_main(argv: Sequence[str] | None = None) -> int:
     return _run(work, args.json, lambda s: (
         f"{s['frames']} frames {s['width']}x{s['height']} -> {args.output} ({s['decode_fps']:.2f} fps"
         + ("" if "exact" not in s else ", bit-exact" if s["exact"] else
-           f", NOT bit-exact in frames {s['inexact_frames'][:10]}") + ")"))
+           f", NOT bit-exact in frames {s['inexact_frames'][:10]}") + ")"), to_stderr=_stdout_is_data(args))

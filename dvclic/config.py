@@ -27,6 +27,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .bitstream import valid_intra_period
 from .errors import DvclicError
 
 
@@ -111,7 +112,7 @@ def model_config_from_dict(raw: Any, source: str = "<dict>") -> ModelConfig:
     if not isinstance(mc, Mapping) or set(mc) - {"channels"}:
         raise ConfigError(f"{source}: motion_compensation takes only 'channels'")
     intra_period = int(raw.get("intra_period", 12))
-    if intra_period == 0 or intra_period < -1:
+    if not valid_intra_period(intra_period):
         raise ConfigError(f"{source}: intra_period must be >= 1 or -1, got {intra_period}")
     num_qualities = int(raw.get("num_qualities", 4))
     lambdas = tuple(float(v) for v in raw.get("lambdas", (256.0, 512.0, 1024.0, 2048.0)))

@@ -516,6 +516,7 @@ def _variants(data: bytes, exhaustive: bool) -> Iterator[Case]:
             yield case(f"frames.{name}", s.with_frames(frames, fix_counts=False))
     open_ended = s.with_fields(replace(f, frame_count=OPEN_ENDED))
     yield case("header.open-ended", open_ended)
+    yield case("header.counted", s.with_fields(replace(f, frame_count=n)))  # the count stated up front
     for i in range(n):
         order = list(range(n - i - 1))
         yield case(f"header.open-ended,frames.first{len(order)}", replace(
@@ -766,44 +767,32 @@ class ForkDecoder:
     """The decoder's CLI entry (``decode_main`` -> ``api.decode_file``) in a forked child per case.
 
     The parent imports torch and dvclic once, and :meth:`warm` loads the weights a stream
-    names into a cache the children inherit (while the decoder is open, ``api.find_weights_for``
-    is wrapped by that cache; a miss falls through to the real lookup). A child decodes with
-    one torch thread (OpenMP cannot start a new pool in a child forked after the parent used
-    one: more threads hang), in an address space of ``memory_limit`` bytes; its stdout and
-    stderr are files, its exit status or signal is the run's, and it is SIGKILLed at the
-    timeout. Use as a context manager (restores ``api.find_weights_for``).
+    names into a :class:`~dvclic.store.ModelStore` that every child inherits and decodes from
+    (a stream naming other weights is looked up by the same store, in the child). A child
+    decodes with one torch thread (OpenMP cannot start a new pool in a child forked after the
+    parent used one: more threads hang), in an address space of ``memory_limit`` bytes; its
+    stdout and stderr are files, its exit status or signal is the run's, and it is SIGKILLed at
+    the timeout. Usable as a context manager.
     """
 
     def __init__(self, *, device: str = "cpu", memory_limit: int | None = DEFAULT_MEMORY_LIMIT) -> None:
         if not hasattr(os, "fork"):
             raise InputError("the fork runner needs os.fork (POSIX); use the subprocess runner")
-        from . import api
+        from .api import resolve_device
         from .cli import quiet_third_party_warnings
+        from .store import ModelStore
 
         quiet_third_party_warnings()
         self.device, self.memory_limit = device, memory_limit
-        self._api = api
-        self._original = api.find_weights_for
-        self._cache: dict[tuple, object] = {}
-
-        def cached(header: SequenceHeader, weights: str | None, device: object) -> object:
-            key = (header.weights_sha256, header.model, weights, str(device))
-            if key not in self._cache:
-                return self._original(header, weights, device)
-            return self._cache[key]
-
-        api.find_weights_for = cached
+        self.store = ModelStore(device=resolve_device(device))
 
     def warm(self, data: bytes) -> None:
         """Load the weights the stream ``data`` names, for every later child."""
         header = BitstreamReader(io.BytesIO(data), max_pixels=_NO_PIXEL_LIMIT).header
-        device = self._api.resolve_device(self.device)
-        key = (header.weights_sha256, header.model, None, str(device))
-        self._cache[key] = self._original(header, None, device)
+        self.store.for_stream(header)
 
     def close(self) -> None:
-        if self._api.find_weights_for is not self._original:
-            self._api.find_weights_for = self._original
+        """Nothing to undo (kept for the context-manager protocol)."""
 
     def __enter__(self) -> ForkDecoder:
         return self
@@ -844,7 +833,7 @@ class ForkDecoder:
             from .cli import decode_main
 
             try:
-                rc = decode_main(argv)
+                rc = decode_main(argv, store=self.store)
             except SystemExit as exc:  # argparse
                 rc = exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # noqa: BLE001 - what the interpreter would print for an uncaught error
@@ -1092,11 +1081,12 @@ def encode_sample(output: str | os.PathLike[str], *, frames: int = 3, device: st
     import torch
 
     from .api import encode_file
+    from .params import CodingParams
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        encode_file(SAMPLE, output, frames=frames, device=device, modes=modes)
+        encode_file(SAMPLE, output, params=CodingParams(frames=frames, modes=modes), device=device)
     finally:
         torch.set_num_threads(threads)
     return Path(output)

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from flow import MotionEstimator, warp
 from image_codecs import CompressedImage, ImageCodec
-from image_codecs.entropy.coders import IndexedCoder
+from image_codecs.entropy.coders import CorruptStreamError, IndexedCoder
 
 from .motion_compensation import MotionCompensationNet
 from .skip_mask import decode_skip_mask, encode_skip_mask
@@ -116,10 +116,14 @@ class CodedPFrame:
 
 
 @contextmanager
-def _naming(part: str) -> Iterator[None]:
-    """Prefix decoding errors with the part of the frame (its sections) they come from."""
+def _naming(part: str, first_section: int = 0) -> Iterator[None]:
+    """Prefix decoding errors with the part of the frame (its sections) they come from; a
+    ``CorruptStreamError`` that names its stream gets the frame's section index instead."""
     try:
         yield
+    except CorruptStreamError as exc:
+        stream = None if exc.stream is None else first_section + exc.stream
+        raise CorruptStreamError(f"{part} section: {exc}", stream=stream, position=exc.position) from None
     except ValueError as exc:
         raise type(exc)(f"{part} section: {exc}") from None
 
@@ -212,17 +216,17 @@ class PFrameCodec(nn.Module):
         expected = n_m + self.residual_codec.num_streams + (1 if skip else 0)
         if len(sections) != expected:
             raise ValueError(f"expected {expected} payload sections, found {len(sections)}")
-        with _naming("motion"):
+        with _naming("motion", 0):
             flow_hat = (ref.new_zeros(1, 2, h, w) if zero_motion
                         else self.motion_codec.decompress(sections[:n_m], (h, w), quality, coder=coder))
         _, pred = self.predict(ref, flow_hat, use_mc=use_mc)
         if not skip:
-            with _naming("residual"):
+            with _naming("residual", n_m):
                 return pred + self.residual_codec.decompress(sections[n_m:], (h, w), quality, coder=coder)
         b = self.block_size
-        with _naming("skip mask"):
+        with _naming("skip mask", n_m):
             mask = decode_skip_mask(sections[n_m], (h // b, w // b), coder=coder)
-        with _naming("residual"):
+        with _naming("residual", n_m + 1):
             res_hat = self.residual_codec.decompress(sections[n_m + 1:], (h, w), quality, coder=coder,
                                                      latent_mask=self.latent_mask(mask))
         return pred + res_hat * self.pixel_mask(mask, (h, w))

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from image_codecs.entropy.coders import IndexedCoder, LegacyRans, SafeAns
+from image_codecs.entropy.coders import CorruptStreamError, IndexedCoder, LegacyRans, SafeAns
 
 from .bitstream import (FRAME_I, MODE_NO_MC, MODE_SKIP, MODE_ZERO_MOTION, RECON_HASH_BYTES, SYMBOLS_HASH_BYTES,
-                        VERSION, FrameUnit, SequenceHeader, _header_payload, is_intra_position)
+                        VERSION, FrameUnit, SequenceHeader, _header_payload, is_intra_position, valid_intra_period)
 from .color import YUVFrame, rgb_to_yuv420
 from .errors import BitstreamError
 from .model import VideoCodecModel
@@ -88,10 +88,9 @@ class SequenceEncoder:
                  output_size: tuple[int, int] | None = None, bit_depth: int = 8,
                  refine: ImageCompressor | None = None, modes: ModeSet = ModeSet(),
                  header: SequenceHeader | None = None) -> None:
-        if not 0 <= quality < model.num_qualities:
-            raise ValueError(f"quality must be in [0, {model.num_qualities}), got {quality}")
-        if intra_period == 0 or intra_period < -1:
-            raise ValueError(f"intra period must be >= 1 or -1, got {intra_period}")
+        if not 0 <= quality < model.num_qualities or not valid_intra_period(intra_period):
+            raise ValueError(f"quality {quality} or intra period {intra_period} out of range (check them with "
+                             "dvclic.params.CodingParams)")
         self.model = model
         self.quality = quality
         self.intra_period = intra_period
@@ -125,6 +124,13 @@ class SequenceEncoder:
                             choice.skipped_blocks)
 
 
+def _field_offset(unit: FrameUnit, exc: CorruptStreamError) -> int | None:
+    """The file offset of the byte a ``CorruptStreamError`` points at (None when it names none)."""
+    if exc.stream is None or exc.position is None or not 0 <= exc.stream < len(unit.section_offsets):
+        return None
+    return unit.section_offsets[exc.stream] + exc.position
+
+
 class SequenceDecoder:
     """Decodes frame units one at a time (``version``: the stream's format version)."""
 
@@ -153,6 +159,12 @@ class SequenceDecoder:
             x_hat = self._decode(unit, coder)
         except BitstreamError:
             raise
+        except CorruptStreamError as exc:
+            at = _field_offset(unit, exc)
+            if at is not None:
+                raise BitstreamError(f"frame {idx}: invalid field at byte offset {at} "
+                                     f"(section {exc.stream}): {exc}") from None
+            raise BitstreamError(f"{where}: entropy decoding failed ({exc})") from None
         except (RuntimeError, ValueError, IndexError) as exc:
             raise BitstreamError(f"{where}: entropy decoding failed ({exc})") from None
         if digest is not None:

@@ -40,7 +40,7 @@ def read_all(data: bytes):
 
 def test_header_and_units_round_trip():
     header, units = read_all(small_stream())
-    assert header == SequenceHeader(**{**HEADER.__dict__, "frame_count": 3})
+    assert header == SequenceHeader(**{**HEADER.__dict__, "frame_count": OPEN_ENDED})
     assert units == UNITS
     assert [u.offset for u in units] == sorted(u.offset for u in units) and units[0].offset > 0
 
@@ -75,6 +75,21 @@ def test_unseekable_output_is_open_ended_and_confirmed_by_the_end_unit():
     r = BitstreamReader(io.BytesIO(bytes(pipe.data)))
     assert r.header.frame_count == OPEN_ENDED and r.open_ended
     assert list(r) == UNITS
+    assert bytes(pipe.data) == small_stream()  # a pipe and a seekable file get the same bytes
+
+
+def test_a_count_known_up_front_is_written_and_enforced():
+    buf = io.BytesIO()
+    w = BitstreamWriter(buf, SequenceHeader(**{**HEADER.__dict__, "frame_count": 3}))
+    for u in UNITS:
+        w.write_frame(u)
+    w.close()
+    header, units = read_all(buf.getvalue())
+    assert header.frame_count == 3 and units == UNITS
+    short = BitstreamWriter(io.BytesIO(), SequenceHeader(**{**HEADER.__dict__, "frame_count": 4}))
+    short.write_frame(UNITS[0])
+    with pytest.raises(ValueError, match="announced 4"):
+        short.close()
 
 
 def _with_header(**fields) -> bytes:

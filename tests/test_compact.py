@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from dvclic.checkpoint import FORMAT, export_weights, load_weights, save_weights
+from dvclic.checkpoint import FORMAT, load_weights, save_weights
+from dvclic.store import export_weights
 from dvclic.compact import pack_state, round_model_, unpack_state
 from dvclic.errors import WeightsError
 from dvclic.model import build_model

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from dvclic.errors import InputError
-from dvclic.image_eval import evaluate_images
+from dvclic.evaluation.images import evaluate_images
 
 from .conftest import REPO, shared_file
 

@@ -9,11 +9,11 @@ import sys
 import pytest
 import torch
 
-from dvclic.checkpoint import load_model_or_checkpoint
 from dvclic.color import yuv420_to_rgb
 from dvclic.errors import InputError, WeightsError
 from dvclic.model import build_model
 from dvclic.motion_inspect import FIELDS, inspect_motion
+from dvclic.store import ModelStore
 from dvclic.video import open_video
 
 from .conftest import REPO, shared_file
@@ -22,7 +22,8 @@ CISCO = "video/CiscoVT2people_320x192_12.yuv"
 
 
 def test_pairs_and_means_on_real_frames(tiny_weights, one_torch_thread):
-    model, _, kind, _ = load_model_or_checkpoint(str(tiny_weights))
+    loaded = ModelStore().load(tiny_weights, checkpoints=True)
+    model, kind = loaded.model, loaded.kind
     assert kind == "weights"
     res = inspect_motion(model, str(shared_file(CISCO)), frames=3, quality=1)
     assert (res["width"], res["height"], len(res["pairs"])) == (320, 192, 2)
@@ -46,14 +47,17 @@ def test_training_checkpoint_and_bad_files(tmp_path, tiny_model_config):
     model = build_model(tiny_model_config)
     ck = tmp_path / "last.pt"
     torch.save({"model": model.state_dict(), "model_config": tiny_model_config.to_dict(), "stage": 3, "step": 7}, ck)
-    loaded, _, kind, provenance = load_model_or_checkpoint(str(ck))
+    read = ModelStore().load(ck, checkpoints=True)
+    loaded, kind, provenance = read.model, read.kind, read.provenance
     assert kind == "training checkpoint (stage 3, step 7)" and provenance == {"train_config": None, "steps": None}
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters()))  # (tables rebuilt)
     assert loaded.intra.entropy.tables_built() and loaded.pframe.motion_codec.entropy.tables_built()
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError):
-        load_model_or_checkpoint(str(junk))
+        ModelStore().load(junk, checkpoints=True)
+    with pytest.raises(WeightsError):  # a checkpoint is not a weights file unless asked for
+        ModelStore().load(ck)
 
 
 def test_cli_exit_2_on_missing_input(tiny_weights, tmp_path):

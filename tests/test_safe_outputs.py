@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dvclic import api
+from dvclic.store import ModelStore
 from dvclic.cli import EXIT_TERMINATED, decode_main, encode_main
 from dvclic.errors import InputError
 from dvclic.outputs import atomic_output, check_output, remove_stale_temps
@@ -49,8 +50,8 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the output was checked")
 
-    monkeypatch.setattr(api, "load_encoder_weights", refuse)
-    monkeypatch.setattr(api, "find_weights_for", refuse)
+    monkeypatch.setattr(ModelStore, "for_config", refuse)
+    monkeypatch.setattr(ModelStore, "for_stream", refuse)
 
 
 # --------------------------------------------------------------------------- pre-flight

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Encode a video file to .dvc: ``python tools/encode.py INPUT -o OUT.dvc [options]``."""
+"""Encode a video file to .dvc: ``python tools/encode.py INPUT -o OUT.dvc [options]`` (= ``dvclic encode``)."""
 
 import sys
 
-from dvclic.cli import encode_main
+from dvclic.commands import run
 
 if __name__ == "__main__":
-    sys.exit(encode_main())
+    sys.exit(run("encode", sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""Speed and complexity benchmark behind ``tools/bench.py`` (a benchmark, not a test).
+"""Speed and complexity benchmark behind ``dvclic bench`` (a benchmark, not a test).
 
 - :mod:`.timers`: stage timers wrapped around the real objects' methods (CUDA-synchronised),
   peak memory;

@@ -1,4 +1,4 @@
-"""Command line of ``tools/bench.py``: parse, :func:`~dvclic.bench.runner.run_benchmark`, print.
+"""Command line of ``dvclic bench``: parse, :func:`~dvclic.bench.runner.run_benchmark`, print.
 
 A human-readable table goes to stderr with ``--json`` (stdout otherwise); with ``--json`` the
 last stdout line is the result as one JSON object.
@@ -15,10 +15,6 @@ from ..cli import ArgParser, call_guarded, parse_size, quiet_third_party_warning
 from ..errors import DvclicError
 
 
-def _size_hw(text: str) -> tuple[int, int]:
-    return parse_size(text, "HxW (height x width)")
-
-
 def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
@@ -27,11 +23,12 @@ def format_table(r: dict[str, Any]) -> str:
     """The result as an aligned two-column table."""
     rows: list[tuple[str, str]] = []
     what = r.get("codec") or r.get("model")
-    rows.append(("benchmark", f"{r['kind']} {what} ({r['weights']}), quality {r['quality']}"))
+    profile = f", profile {r['profile']}" if r.get("profile") else ""
+    rows.append(("benchmark", f"{r['kind']} {what} ({r['weights']}), quality {r['quality']}{profile}"))
     dev = r["device"] + (f" ({r['device_name']})" if "device_name" in r else "")
     rows.append(("device / threads", f"{dev}, {r['torch_threads']} torch threads"))
     pad = r["padded_size"]
-    rows.append(("size (HxW)", f"{r['size']['height']}x{r['size']['width']} (coded {pad['height']}x{pad['width']})"))
+    rows.append(("size (WxH)", f"{r['size']['width']}x{r['size']['height']} (coded {pad['width']}x{pad['height']})"))
     rows.append(("picture", r["picture"]))
     rows.append(("runs", f"warmup {r['warmup']}, repeat {r['repeat']} (means)"))
     if r["kind"] == "video-model":
@@ -62,21 +59,24 @@ def format_table(r: dict[str, Any]) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgParser(prog="bench", description=(
+def build_parser(prog: str = "bench") -> argparse.ArgumentParser:
+    p = ArgParser(prog=prog, description=(
         "Speed and complexity of an image codec or a video model: encode/decode time split into network and "
         "entropy coding, fps, kMAC/pixel per module, peak memory; optionally against compressai's mbt2018."))
     what = p.add_mutually_exclusive_group()
     what.add_argument("--codec", help="registered image codec name (random init unless --weights STATE_DICT), "
                                       "or 'intra' with --weights W.pt: that model's trained intra codec")
-    what.add_argument("--config", help="video model config YAML (its weights if available, else random init)")
+    what.add_argument("--config", help="video model config YAML (its weights; with --random-weights, random init)")
     p.add_argument("--codec-args", default="", help="constructor arguments for --codec, e.g. N=64,M=96")
     p.add_argument("--weights", help="weights: a dvclic weights file (video; alone = its own config), "
                                      "or a state_dict for --codec")
-    p.add_argument("--size", type=_size_hw, required=True, help="picture size HxW (height x width)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="with --config: time the networks with random weights (seeded), not trained ones")
+    p.add_argument("--size", type=parse_size, required=True, help="picture size WxH (width x height)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--frames", type=int, default=3, help="video: frames coded per run (I + P-frames, default 3)")
     p.add_argument("--quality", type=int, help="quality index (default: the middle one)")
+    p.add_argument("--profile", type=int, help="image codec: entropy-model profile (msp: decoding passes)")
     p.add_argument("--picture", help="image or clip to use instead of the default real picture")
     p.add_argument("--compare", choices=["mbt2018"], help="also time compressai's mbt2018 on the same picture")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "bench") -> int:
+    args = build_parser(prog).parse_args(argv)
     quiet_third_party_warnings()
     from .runner import BenchOptions, parse_codec_args, run_benchmark
 
@@ -95,9 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.codec_args and not args.codec:
             raise DvclicError("--codec-args needs --codec")
         options = BenchOptions(
-            height=args.size[0], width=args.size[1], codec=args.codec, codec_args=parse_codec_args(args.codec_args),
+            width=args.size[0], height=args.size[1], codec=args.codec, codec_args=parse_codec_args(args.codec_args),
             config=args.config, weights=args.weights, device=args.device, frames=args.frames, quality=args.quality,
             picture=args.picture, compare=args.compare, warmup=args.warmup, repeat=args.repeat, threads=args.threads,
+            random_weights=args.random_weights, profile=args.profile,
         )
         return run_benchmark(options)
 

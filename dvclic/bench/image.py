@@ -31,14 +31,16 @@ def codec_kmacs(codec: ImageCodec, height: int, width: int, prefix: str = "") ->
 
 @torch.no_grad()
 def bench_image_codec(codec: ImageCodec, picture: Tensor, *, quality: int, warmup: int, repeat: int,
-                      device: torch.device) -> dict[str, Any]:
+                      device: torch.device, profile: int | None = None) -> dict[str, Any]:
     """Time ``codec.compress`` / ``decompress`` on ``picture`` (1 x 3 x H x W, padded here).
 
     Returns seconds per picture (mean over ``repeat`` runs after ``warmup``), split into
     entropy-coding time (the entropy model's compress/decompress minus its h_s network) and
     network time (the rest: g_a, h_a, h_s, g_s — compress also reconstructs the picture),
-    bytes and bpp of the coded picture, kMAC/pixel and peak memory.
+    bytes and bpp of the coded picture, kMAC/pixel and peak memory. ``profile``: the entropy-model
+    profile of codecs that have profiles (``msp``: decoding passes; None: the codec's default).
     """
+    options = {} if profile is None else {"profile": profile}
     codec = codec.to(device).eval()
     height, width = picture.shape[-2:]
     x = pad_to_multiple(picture.to(device), codec.size_multiple)
@@ -51,7 +53,7 @@ def bench_image_codec(codec: ImageCodec, picture: Tensor, *, quality: int, warmu
     try:
         for i in range(warmup + repeat):
             timer.reset()
-            coded = codec.compress(x, quality)
+            coded = codec.compress(x, quality, **options)
             enc, enc_entropy = timer.seconds["codec.compress"], entropy_coding_seconds(timer.seconds, "codec", "compress")
             timer.reset()
             x_hat = codec.decompress(coded.strings, padded, quality)

@@ -1,11 +1,10 @@
 """Real pictures for the benchmark, resized to the size being measured.
 
-Search order for a still picture: an explicit path; the Kodak set in the shared data folder
-(``<repo>/../shared/data/images/kodak``, first image by name); the first frame of a clip in
-``dvclic/samples/``; random noise (a last resort, stated in the output because entropy-coding
-time depends on content). For a video benchmark, consecutive frames of an explicit clip, of a
-clip in ``dvclic/samples/`` or of the shared data's raw sequences; else a still picture shifted
-by 2 pixels per frame. Pictures are resized (bilinear, antialiased) to the requested size; any
+Search order for a still picture: an explicit path (``--picture``, e.g. a Kodak image); the
+first frame of a clip in ``dvclic/samples/``; random noise (a last resort, stated in the output
+because entropy-coding time depends on content). For a video benchmark, consecutive frames of an
+explicit clip or of a clip in ``dvclic/samples/``; else a still picture shifted by 2 pixels per
+frame. Pictures are resized (bilinear, antialiased) to the requested size; any
 upscaling is stated.
 """
 
@@ -24,7 +23,6 @@ from ..errors import InputError
 from ..video import open_video
 
 PACKAGE = Path(__file__).resolve().parents[1]
-SHARED_DATA = PACKAGE.parent.parent / "shared" / "data"
 VIDEO_SUFFIXES = (".y4m", ".mp4", ".mkv", ".avi", ".mov", ".webm")
 
 
@@ -62,10 +60,6 @@ def bench_picture(height: int, width: int, path: str | None = None) -> tuple[Ten
         rgb = _image(p) if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") else _video_frames(p, 1)[0]
         out, how = _resize(rgb, height, width)
         return out, f"{p.name}, {how}"
-    kodak = sorted((SHARED_DATA / "images" / "kodak").glob("*.png"))
-    if kodak:
-        out, how = _resize(_image(kodak[0]), height, width)
-        return out, f"Kodak {kodak[0].name}, {how}"
     clips = _sample_clips()
     if clips:
         out, how = _resize(_video_frames(clips[0], 1)[0], height, width)
@@ -80,8 +74,7 @@ def bench_frames(count: int, height: int, width: int, path: str | None = None) -
         still, how = bench_picture(height, width, path)
         return [torch.roll(still, shifts=(0, 2 * i), dims=(2, 3)) for i in range(count)], \
             f"{how}, shifted right by 2 px per frame"
-    candidates = [Path(path)] if path is not None else [*_sample_clips(),
-                                                        *sorted((SHARED_DATA / "video").glob("BasketballPass_*.yuv"))]
+    candidates = [Path(path)] if path is not None else _sample_clips()
     for clip in candidates:
         if not clip.is_file():
             raise InputError(f"--picture {clip}: file not found")

@@ -10,11 +10,12 @@ import yaml
 
 from image_codecs import UnknownNameError, build_codec
 
-from ..api import load_encoder_weights, resolve_device
-from ..checkpoint import file_sha256, load_weights, resolve_weights_path
-from ..config import load_model_config
+from ..api import resolve_device
+from ..checkpoint import file_sha256
 from ..errors import InputError, WeightsError
-from ..model import VideoCodecModel, build_model
+from ..model import VideoCodecModel
+from ..params import ParameterError, check_quality, default_quality
+from ..store import ModelStore
 from .compare import COMPARE_MODELS, bench_mbt2018
 from .image import bench_image_codec
 from .pictures import bench_frames, bench_picture
@@ -23,8 +24,10 @@ from .video import bench_video_model
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What ``tools/bench.py`` can set. Exactly one of ``codec``, ``config``, ``weights`` (alone)
-    names what is measured; ``weights`` with ``codec`` is a state_dict for that codec."""
+    """What ``dvclic bench`` can set. Exactly one of ``codec``, ``config``, ``weights`` (alone)
+    names what is measured; ``weights`` with ``codec`` is a state_dict for that codec.
+    ``random_weights``: time a video model config with random weights (asked for explicitly;
+    a config whose weights cannot be loaded is an error, never a silent fallback)."""
 
     height: int
     width: int
@@ -40,6 +43,8 @@ class BenchOptions:
     warmup: int = 1
     repeat: int = 3
     threads: int | None = None
+    random_weights: bool = False
+    profile: int | None = None
 
 
 def parse_codec_args(text: str) -> dict[str, Any]:
@@ -56,11 +61,11 @@ def parse_codec_args(text: str) -> dict[str, Any]:
 INTRA_ROLE = "intra"  # --codec intra --weights W.pt: the trained intra codec of a dvclic weights file
 
 
-def _image_codec(opt: BenchOptions) -> tuple[Any, str]:
+def _image_codec(opt: BenchOptions, store: ModelStore) -> tuple[Any, str]:
     if opt.codec == INTRA_ROLE:
         if opt.weights is None or opt.codec_args:
             raise InputError("--codec intra takes --weights W.pt (a dvclic weights file) and no --codec-args")
-        loaded = load_weights(opt.weights)
+        loaded = store.load(opt.weights)
         return loaded.model.intra, (f"{loaded.path} (sha256 {loaded.sha256.hex()[:16]}...), "
                                     f"its intra codec {loaded.config.intra.name}")
     torch.manual_seed(0)
@@ -73,7 +78,7 @@ def _image_codec(opt: BenchOptions) -> tuple[Any, str]:
     if opt.weights is None:
         codec.update(force=True)
         return codec, "random init"
-    path = resolve_weights_path(opt.weights)
+    path = store.resolve(opt.weights)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         codec.load_state_dict(state.get("state_dict", state), strict=True)
@@ -84,26 +89,16 @@ def _image_codec(opt: BenchOptions) -> tuple[Any, str]:
     return codec, f"{path} (sha256 {file_sha256(path).hex()[:16]}...)"
 
 
-def _video_model(opt: BenchOptions, device: torch.device) -> tuple[VideoCodecModel, str, str]:
-    if opt.config is None:
-        loaded = load_encoder_weights(None, opt.weights, device)
-        return loaded.model, loaded.config.name, f"{loaded.path} (sha256 {loaded.sha256.hex()[:16]}...)"
-    cfg = load_model_config(opt.config)
-    source = opt.weights or cfg.weights
-    if source is not None:
-        try:
-            loaded = load_encoder_weights(opt.config, opt.weights, device)
-            return loaded.model, cfg.name, f"{loaded.path} (sha256 {loaded.sha256.hex()[:16]}...)"
-        except WeightsError as exc:
-            if opt.weights is not None or "not found" not in str(exc):
-                raise
-            note = f"random init (the config's weights {cfg.weights} are not available)"
-    else:
-        note = "random init (the config names no weights)"
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    model.update(force=True)
-    return model, cfg.name, note
+def _video_model(opt: BenchOptions, store: ModelStore) -> tuple[VideoCodecModel, str, str]:
+    if opt.random_weights:
+        if opt.config is None:
+            raise InputError("--random-weights needs --config YAML (the networks to build)")
+        if opt.weights is not None:
+            raise InputError("--random-weights and --weights exclude each other")
+        loaded = store.random(opt.config)
+        return loaded.model, loaded.config.name, "random init (asked for with --random-weights)"
+    loaded = store.for_config(opt.config, opt.weights)
+    return loaded.model, loaded.config.name, f"{loaded.path} (sha256 {loaded.sha256.hex()[:16]}...)"
 
 
 def run_benchmark(opt: BenchOptions) -> dict[str, Any]:
@@ -117,9 +112,11 @@ def run_benchmark(opt: BenchOptions) -> dict[str, Any]:
 
 def _run(opt: BenchOptions) -> dict[str, Any]:
     if opt.height < 1 or opt.width < 1:
-        raise InputError(f"--size must be positive, got {opt.height}x{opt.width}")
+        raise InputError(f"--size must be positive, got {opt.width}x{opt.height}")
     if opt.warmup < 0 or opt.repeat < 1:
         raise InputError("--warmup must be >= 0 and --repeat >= 1")
+    if opt.profile is not None and opt.codec is None:
+        raise InputError("--profile applies to an image codec (--codec)")
     if opt.compare is not None and opt.compare not in COMPARE_MODELS:
         raise InputError(f"--compare: unknown model {opt.compare!r}; valid: {', '.join(COMPARE_MODELS)}")
     if sum(x is not None for x in (opt.codec, opt.config)) > 1:
@@ -127,6 +124,7 @@ def _run(opt: BenchOptions) -> dict[str, Any]:
     if opt.codec is None and opt.config is None and opt.weights is None:
         raise InputError("give --codec NAME, --config YAML, or --weights FILE (a dvclic weights file)")
     device = resolve_device(opt.device)
+    store = ModelStore(device="cpu")  # benchmarks move what they time to the device themselves
     if opt.threads is not None:
         if opt.threads < 1:
             raise InputError(f"--threads must be >= 1, got {opt.threads}")
@@ -136,22 +134,23 @@ def _run(opt: BenchOptions) -> dict[str, Any]:
     if device.type == "cuda":
         head["device_name"] = torch.cuda.get_device_name(device)
     if opt.codec is not None:
-        codec, weights = _image_codec(opt)
-        quality = (codec.num_qualities - 1) // 2 if opt.quality is None else opt.quality
-        if not 0 <= quality < codec.num_qualities:
-            _bad_quality(quality, codec.num_qualities)
+        codec, weights = _image_codec(opt, store)
+        quality = _quality(opt.quality, codec.num_qualities)
         picture, source = bench_picture(opt.height, opt.width, opt.picture)
+        profiles = tuple(getattr(codec, "profiles", ()))
+        if opt.profile is not None and opt.profile not in profiles:
+            raise ParameterError("profile", f"{type(codec).__name__} offers {list(profiles) or 'no profiles'}, "
+                                            f"got {opt.profile}")
+        profile = opt.profile if opt.profile is not None else (getattr(codec, "profile", None) if profiles else None)
         head.update({"kind": "image-codec", "codec": opt.codec, "codec_args": opt.codec_args, "weights": weights,
-                     "quality": quality, "picture": source})
+                     "quality": quality, "picture": source, "profile": profile})
         result = {**head, **bench_image_codec(codec, picture, quality=quality, warmup=opt.warmup, repeat=opt.repeat,
-                                              device=device)}
+                                              device=device, profile=opt.profile)}
     else:
         if opt.frames < 2:
             raise InputError("--frames must be >= 2 for a video model (one I-frame, then P-frames)")
-        model, name, weights = _video_model(opt, device)
-        quality = (model.num_qualities - 1) // 2 if opt.quality is None else opt.quality
-        if not 0 <= quality < model.num_qualities:
-            _bad_quality(quality, model.num_qualities)
+        model, name, weights = _video_model(opt, store)
+        quality = _quality(opt.quality, model.num_qualities)
         frames, source = bench_frames(opt.frames, opt.height, opt.width, opt.picture)
         picture = frames[0]
         head.update({"kind": "video-model", "config": opt.config, "model": name, "weights": weights,
@@ -164,5 +163,5 @@ def _run(opt: BenchOptions) -> dict[str, Any]:
     return result
 
 
-def _bad_quality(quality: int, num: int) -> None:
-    raise InputError(f"--quality must be in 0..{num - 1}, got {quality}")
+def _quality(quality: int | None, num: int) -> int:
+    return check_quality(default_quality(num) if quality is None else quality, num)

@@ -1,4 +1,4 @@
-"""Command line of ``tools/eval.py`` (thin: parse, call :func:`~dvclic.evaluation.runner.evaluate`, print)."""
+"""Command line of ``dvclic eval`` and ``tools/eval.py`` (thin: parse, call :func:`~dvclic.evaluation.runner.evaluate`, print)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgParser(prog="eval", description=(
+def build_parser(prog: str = "eval") -> argparse.ArgumentParser:
+    p = ArgParser(prog=prog, description=(
         "Evaluate dvclic models against x264/x265 (PyAV) on raw YUV sequences: bpp from real bitstreams, "
         "PSNR-RGB/YUV, MS-SSIM, fps, BD-rate (pchip), RD plots. Writes OUT/results.json, results.md, plots/."))
     p.add_argument("--dataset", required=True, help="dataset manifest YAML (configs/datasets/*.yaml)")
@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "eval") -> int:
+    args = build_parser(prog).parse_args(argv)
     quiet_third_party_warnings()
     from .plan import EvalOptions
     from .runner import evaluate
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configs: list[str | None] = list(args.config)
     if args.default or not configs:
         configs.insert(0, None)
-    command = ["tools/eval.py", *(sys.argv[1:] if argv is None else argv)]
+    command = [*("dvclic eval" if prog == "eval" else prog).split(), *(sys.argv[1:] if argv is None else argv)]
     options = EvalOptions(
         dataset=args.dataset, root=args.root, out=args.out, configs=tuple(configs), weights=args.weights,
         frames=args.frames, sequences=tuple(args.sequences) if args.sequences else None, intra_period=args.intra_period,

@@ -3,9 +3,11 @@
 Each picture is padded to the codec's multiple (replicate), coded with real
 rANS bytes, decoded, checked bit-exact against the encoder's reconstruction,
 cropped back, and measured: bpp = bytes * 8 / (H * W) of the *unpadded*
-picture, PSNR on RGB in [0, 1] (peak 1, i.e. 255 on 8-bit). Optional SGA
-refinement (one or several step counts) shows what encode-time search buys on the same
-weights, with the BD-rate against plain rounding.
+picture, PSNR on RGB in [0, 1] (peak 1, i.e. 255 on 8-bit). Optional encode-time
+refinement (SGA; latent overfitting, LOF, for codecs with a context model; one or several
+step counts) shows what encode-time search buys on the same weights, with the BD-rate against
+plain rounding. ``profile`` picks the entropy-model profile of codecs that have profiles
+(``msp``: the number of decoding passes).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from image_codecs import CompressedImage, ImageCodec
 from image_codecs.refine import refine_latents_at
 from image_codecs.transform_codec import TransformCodec
 
-from .checkpoint import load_weights
-from .errors import InputError
-from .evaluation.bdrate import bd_rate
-from .metrics import ms_ssim_rgb, psnr_rgb
-from .train.data import IMAGE_SUFFIXES, load_rgb
-from .video.padding import crop_to, pad_to_multiple
+from ..errors import InputError
+from ..metrics import ms_ssim_rgb, psnr_rgb
+from ..params import ParameterError
+from ..refinement import codec_profiles
+from ..store import ModelStore
+from ..train.data import IMAGE_SUFFIXES, load_rgb
+from ..video.padding import crop_to, pad_to_multiple
+from .bdrate import bd_rate
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,10 @@ class ImagePoint:
     decode_s: float
 
 
-def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int] | None = None,
+def evaluate_images(weights: str | None, images: str | Path, *, qualities: Sequence[int] | None = None,
                     refine_steps: Sequence[int] = (0,), device: str = "cpu", limit: int | None = None,
-                    progress: Callable[[str], None] | None = None) -> dict:
+                    progress: Callable[[str], None] | None = None, profile: int | None = None,
+                    store: ModelStore | None = None) -> dict:
     """Mean bpp / PSNR / MS-SSIM per quality of the model's intra codec over a folder.
 
     One run per entry of ``refine_steps`` (0: plain rounding, k > 0: k SGA steps
@@ -50,10 +55,18 @@ def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int
     of ``max(refine_steps)`` steps per picture (``refine_latents_at``), so the
     k-step result is exactly what a separate k-step encode gives, and its
     ``encode_s`` is the time at which that run would have stopped. With 0 in the
-    list, each refined run also gets its BD-rate against the unrefined one.
+    list, each refined run also gets its BD-rate against the unrefined one. ``weights``: any
+    reference ``store`` resolves (None: the shipped default).
     """
-    loaded = load_weights(weights, device=device)
+    loaded = (store or ModelStore(device=device)).load(weights)
     codec = loaded.model.intra
+    options: dict = {}
+    if profile is not None:
+        offered = codec_profiles(codec)
+        if profile not in offered:
+            raise ParameterError("profile", f"the intra codec {loaded.config.intra.name!r} offers "
+                                            f"{list(offered) or 'no profiles'}, got {profile}")
+        options["profile"] = profile
     folder = Path(images)
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be >= 1, got {limit}")
@@ -80,7 +93,7 @@ def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int
             h, w = x.shape[-2:]
             xp = pad_to_multiple(x, codec.size_multiple)
             for k, (coded, encode_s) in _encode(codec, xp, q, steps, refined, float(lambdas[q]), progress,
-                                                f"q{q} {f.name}").items():
+                                                f"q{q} {f.name}", options).items():
                 t0 = time.perf_counter()
                 with torch.no_grad():
                     dec = codec.decompress(coded.strings, tuple(xp.shape[-2:]), q)
@@ -106,7 +119,7 @@ def evaluate_images(weights: str, images: str | Path, *, qualities: Sequence[int
     return {
         "weights": str(loaded.path), "weights_sha256": loaded.sha256.hex(), "intra_codec": loaded.config.intra.name,
         "images": str(folder), "count": len(files), "names": [f.name for f in files], "refine_steps": steps,
-        "device": device,
+        "device": device, "profile": profile,
         "protocol": "RGB PSNR (peak 1.0), bpp = real bytes*8/(H*W), replicate padding to the codec multiple, "
                     "mean over images per quality; rd_cost = bpp + lambda*MSE with the model's lambda",
         "runs": runs,
@@ -135,7 +148,7 @@ def _runs(result: dict) -> list[dict]:
                 float(p["bpp"]), float(p["psnr_rgb"])
         return runs
     except (KeyError, TypeError, ValueError):
-        raise InputError("not an eval_images result (expected 'runs' with bpp/psnr_rgb points)") from None
+        raise InputError("not an eval-images result (expected 'runs' with bpp/psnr_rgb points)") from None
 
 
 def _unrefined(result: dict) -> list[tuple[float, float]]:
@@ -146,13 +159,14 @@ def _unrefined(result: dict) -> list[tuple[float, float]]:
 
 
 def _encode(codec: ImageCodec, x: torch.Tensor, quality: int, steps: list[int], refined: list[int], lmbda: float,
-            progress: Callable[[str], None] | None, label: str) -> dict[int, tuple[CompressedImage, float]]:
+            progress: Callable[[str], None] | None, label: str,
+            options: dict) -> dict[int, tuple[CompressedImage, float]]:
     """{k: (compressed picture, encode seconds)} for every k in ``steps`` (0: plain compress)."""
     out: dict[int, tuple[CompressedImage, float]] = {}
     if 0 in steps:
         t0 = time.perf_counter()
         with torch.no_grad():
-            coded = codec.compress(x, quality)
+            coded = codec.compress(x, quality, **options)
         out[0] = (coded, time.perf_counter() - t0)
     if refined:
         assert isinstance(codec, TransformCodec)
@@ -164,10 +178,10 @@ def _encode(codec: ImageCodec, x: torch.Tensor, quality: int, steps: list[int], 
                 progress(f"{label}: SGA step {step}/{total}, loss {loss:.4f}")
 
         t0 = time.perf_counter()
-        latents = refine_latents_at(codec, x, quality, lmbda=lmbda, steps=refined, progress=stamp)
+        latents = refine_latents_at(codec, x, quality, lmbda=lmbda, steps=refined, progress=stamp, **options)
         for k, (y, z) in zip(refined, latents):
             t1 = time.perf_counter()
             with torch.no_grad():
-                coded = codec.compress_latents(y, z, quality)
+                coded = codec.compress_latents(y, z, quality, **options)
             out[k] = (coded, stamps[k] - t0 + time.perf_counter() - t1)
     return {k: out[k] for k in steps}

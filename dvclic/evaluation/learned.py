@@ -2,7 +2,8 @@
 
 The point is measured on what a user would get: :func:`dvclic.api.encode_file` writes a real
 ``.dvc`` file (its size in bytes, every byte, is the rate) and the encoder's reconstruction as
-raw YUV; :func:`dvclic.api.decode_file` decodes the file independently. The two YUV files must
+raw YUV; :func:`dvclic.api.decode_file` decodes the file independently (from the same
+:class:`~dvclic.store.ModelStore`, so the weights are read once per run, not per point). The two YUV files must
 be byte-identical (no encoder/decoder drift), otherwise the evaluation stops. Metrics compare the
 decoded YUV with the source (:mod:`dvclic.evaluation.measure`).
 """
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..api import decode_file, encode_file
+from ..params import CodingParams
 from ..rdo import DEFAULT_MODES
+from ..store import ModelStore
 from ..video import open_video
 from ..video.raw_yuv import frame_num_bytes
 from .measure import EvaluationError, RDPoint, sequence_metrics
@@ -56,21 +59,26 @@ def first_difference(a: Path, b: Path, frame_bytes: int) -> int | None:
 
 def measure_learned_point(clip: SourceClip, model: ModelEntry, *, quality: int, intra_period: int, device: str,
                           bitstream: Path, scratch: Path, raw_input: Path,
-                          modes: str = DEFAULT_MODES) -> RDPoint:
+                          modes: str = DEFAULT_MODES, store: ModelStore | None = None) -> RDPoint:
     """Code ``clip`` (read from ``raw_input``, which holds exactly its pictures) at ``quality``.
 
     Writes the ``.dvc`` file to ``bitstream`` (kept) and two YUV files under ``scratch`` (removed).
+    ``store``: where the weights are loaded from (None: a new store on ``device``).
     """
+    store = store or ModelStore(device=device)
+    loaded = store.load(model.weights)
+    if loaded.sha256.hex() != model.sha256:
+        raise EvaluationError(f"{model.weights} changed since the evaluation was planned")
     height, width = clip.coded_size
     scratch.mkdir(parents=True, exist_ok=True)
     enc_yuv, dec_yuv = scratch / "encoder_recon.yuv", scratch / "decoded.yuv"
     what = f"{model.label} quality {quality}"
     try:
-        enc = encode_file(raw_input, bitstream, config=model.config, weights=model.weights, quality=quality,
-                          frames=clip.frames, intra_period=intra_period, device=device, size=(width, height),
-                          fps=clip.fps, bit_depth=clip.bit_depth, reconstruction_path=enc_yuv,
-                          modes=modes)
-        dec = decode_file(bitstream, dec_yuv, weights=model.weights, device=device)
+        params = CodingParams(quality=quality, frames=clip.frames, intra_period=intra_period, modes=modes)
+        enc = encode_file(raw_input, bitstream, params=params, store=store, config=model.config,
+                          weights=model.weights, size=(width, height), fps=clip.fps, bit_depth=clip.bit_depth,
+                          reconstruction_path=enc_yuv)
+        dec = decode_file(bitstream, dec_yuv, store=store, weights=model.weights)
         if enc.frames != clip.frames or dec.frames != clip.frames:
             raise EvaluationError(f"{what}: expected {clip.frames} frames, encoded {enc.frames}, decoded {dec.frames}")
         frame = first_difference(enc_yuv, dec_yuv, frame_num_bytes(width, height, clip.bit_depth))

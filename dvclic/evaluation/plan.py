@@ -9,8 +9,10 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..api import load_encoder_weights, resolve_device
-from ..rdo import DEFAULT_MODES, ModeSet
+from ..api import resolve_device
+from ..params import CodingParams, ParameterError
+from ..rdo import DEFAULT_MODES
+from ..store import ModelStore
 from .anchors import ANCHORS, AnchorSpec, check_anchor
 from .learned import ModelEntry
 from .manifest import Manifest, ResolvedSequence, load_manifest, resolve_manifest
@@ -72,6 +74,8 @@ class Plan:
     anchors: tuple[AnchorSpec, ...]
     multiple: int
     threads: int
+    #: the store the models were loaded from; in-process points reuse it (each file read once)
+    store: ModelStore | None = field(default=None, compare=False, repr=False)
 
     @property
     def labels(self) -> list[str]:
@@ -86,23 +90,20 @@ class Plan:
         return {s.spec.name: s.spec.cls for s in self.sequences}
 
 
-def resolve_model(config: str | None, weights: str | None) -> ModelEntry:
-    """Load a model's weights once (validating them) and describe it for the workers."""
-    loaded = load_encoder_weights(config, weights, torch.device("cpu"))
+def resolve_model(store: ModelStore, config: str | None, weights: str | None) -> ModelEntry:
+    """Load a model's weights through ``store`` (validating them) and describe it for the workers."""
+    loaded = store.for_config(config, weights)
     return ModelEntry(label=loaded.config.name, config=config, weights=str(loaded.path.resolve()),
                       sha256=loaded.sha256.hex(), num_qualities=loaded.model.num_qualities,
                       size_multiple=loaded.model.size_multiple, config_dict=loaded.config.to_dict())
 
 
 def _check_options(opt: EvalOptions) -> None:
-    if opt.frames is not None and opt.frames < 1:
-        raise EvaluationError(f"--frames must be >= 1 or 'all', got {opt.frames}")
-    if opt.intra_period == 0 or opt.intra_period < -1:
-        raise EvaluationError(f"--intra-period must be >= 1 or -1, got {opt.intra_period}")
     try:
-        ModeSet.parse(opt.modes)
-    except ValueError as exc:
-        raise EvaluationError(f"--modes: {exc}") from None
+        CodingParams(frames=opt.frames, intra_period=opt.intra_period, modes=opt.modes)
+    except ParameterError as exc:
+        flag = "--" + exc.name.replace("_", "-")
+        raise EvaluationError(f"{flag}: {exc.problem}" + (" (or 'all')" if exc.name == "frames" else "")) from None
     if opt.workers < 1:
         raise EvaluationError(f"--workers must be >= 1, got {opt.workers}")
     if opt.threads is not None and opt.threads < 1:
@@ -133,7 +134,8 @@ def plan_evaluation(opt: EvalOptions) -> Plan:
         manifest = replace(manifest, sequences=tuple(s for s in manifest.sequences if s.name in opt.sequences))
     sequences = resolve_manifest(manifest, opt.root, frames=opt.frames)
     device = str(resolve_device(opt.device))
-    models = [resolve_model(cfg, opt.weights) for cfg in opt.configs]
+    store = ModelStore(device=device)
+    models = [resolve_model(store, cfg, opt.weights) for cfg in opt.configs]
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise EvaluationError(f"two models share a name ({labels}); results are keyed by the config's name")
@@ -166,4 +168,5 @@ def plan_evaluation(opt: EvalOptions) -> Plan:
     else:
         threads = torch.get_num_threads() if opt.workers == 1 else max(1, (os.cpu_count() or 1) // opt.workers)
     return Plan(options=opt, manifest=manifest, sequences=tuple(sequences), clips=clips, device=device,
-                models=tuple(models), qualities=qualities, anchors=anchor_specs, multiple=multiple, threads=threads)
+                models=tuple(models), qualities=qualities, anchors=anchor_specs, multiple=multiple, threads=threads,
+                store=store)

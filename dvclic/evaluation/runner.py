@@ -29,6 +29,7 @@ from typing import Any
 import av
 import torch
 
+from ..store import ModelStore
 from .anchors import AnchorSpec, measure_anchor_point
 from .bdrate import bd_rate_table
 from .cache import cache_path, load_point, safe_name, save_point, write_json_atomic
@@ -87,9 +88,15 @@ def _report_progress(message: str) -> None:
         _progress_queue.put(message)
 
 
-def run_sequence(job: SequenceJob, progress: Callable[[str], None] | None = None) -> tuple[dict[str, list[dict]], int]:
-    """Measure every point of one sequence (reusing cached points). Returns (label -> points, reused)."""
+def run_sequence(job: SequenceJob, progress: Callable[[str], None] | None = None,
+                 store: ModelStore | None = None) -> tuple[dict[str, list[dict]], int]:
+    """Measure every point of one sequence (reusing cached points). Returns (label -> points, reused).
+
+    ``store``: where the weights come from (the plan's in this process; None in a worker
+    process: a new store per sequence, so each worker reads each weights file once per sequence).
+    """
     notify = progress or _report_progress
+    store = store or ModelStore(device=job.device)
     clip = job.clip
     scratch = job.out / "work" / safe_name(job.name)
     results: dict[str, list[dict]] = {}
@@ -111,7 +118,7 @@ def run_sequence(job: SequenceJob, progress: Callable[[str], None] | None = None
                     bitstream.parent.mkdir(parents=True, exist_ok=True)
                     point = measure_learned_point(clip, model, quality=q, intra_period=job.intra_period, modes=job.modes,
                                                   device=job.device, bitstream=bitstream, scratch=scratch,
-                                                  raw_input=raw_input)
+                                                  raw_input=raw_input, store=store)
                     save_point(path, key, point)
                 else:
                     reused += 1
@@ -148,7 +155,8 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     return tqdm(total=total, desc="eval", unit="point", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
 
 
-def _run_jobs(jobs: list[SequenceJob], workers: int, threads: int, bar: Any) -> tuple[dict[str, dict[str, list[dict]]], int]:
+def _run_jobs(jobs: list[SequenceJob], workers: int, threads: int, bar: Any,
+              store: ModelStore | None = None) -> tuple[dict[str, dict[str, list[dict]]], int]:
     done: dict[str, dict[str, list[dict]]] = {}
     reused = 0
 
@@ -161,7 +169,7 @@ def _run_jobs(jobs: list[SequenceJob], workers: int, threads: int, bar: Any) -> 
         torch.set_num_threads(threads)
         try:
             for job in jobs:
-                done[job.name], n = run_sequence(job, tick)
+                done[job.name], n = run_sequence(job, tick, store)
                 reused += n
         finally:
             torch.set_num_threads(previous)
@@ -221,7 +229,7 @@ def evaluate(opt: EvalOptions) -> EvalOutcome:
     start = time.perf_counter()
     bar = _progress_bar(sum(j.num_points for j in jobs), opt.progress)
     try:
-        done, reused = _run_jobs(jobs, opt.workers, plan.threads, bar)
+        done, reused = _run_jobs(jobs, opt.workers, plan.threads, bar, plan.store)
     finally:
         bar.close()
     ordered = {s.spec.name: done[s.spec.name] for s in plan.sequences}

@@ -1,4 +1,4 @@
-"""``tools/train.py`` front end."""
+"""``dvclic train`` (``tools/train.py``) front end."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Sequence
 
-from ..cli import quiet_third_party_warnings
+from ..cli import ArgParser, flag_error, quiet_third_party_warnings
 from ..errors import DvclicError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="train", description="Train a dvclic model on a staged schedule.")
+def main(argv: Sequence[str] | None = None, *, prog: str = "train") -> int:
+    p = ArgParser(prog=prog, description="Train a dvclic model on a staged schedule.")
     p.add_argument("--config", required=True, help="training config YAML (configs/train/*.yaml)")
     p.add_argument("--out", required=True, help="run folder: checkpoints, TensorBoard logs, weights.pt")
     p.add_argument("--model", help="model config YAML replacing the training config's `model` (same schedule)")
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DvclicError("--init and --resume exclude each other (--resume continues OUT/last.pt)")
         weights = Trainer(cfg, args.out, device=args.device, init=args.init).run(resume=args.resume)
     except DvclicError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {flag_error(exc)}", file=sys.stderr)
         return 2
     if weights is not None:
         print(f"weights: {weights}")

@@ -28,7 +28,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ..checkpoint import atomic_torch_save, load_model_or_checkpoint, save_weights
+from ..checkpoint import atomic_torch_save, save_weights
+from ..store import ModelStore, read_training_checkpoint
 from ..compact import is_constant_bound
 from ..config import ModelConfig, load_model_config
 from ..errors import InputError
@@ -36,7 +37,7 @@ from ..metrics import psnr_rgb
 from ..model import VideoCodecModel, build_model
 from ..sequence import SequenceEncoder
 from .config import DataSpec, StageConfig, TrainConfig
-from .data import Augment, ImageFolder, Mixture, ResumableSampler, VideoClips, VimeoSeptuplets
+from .data import Augment, FrameFolders, ImageFolder, Mixture, ResumableSampler, VideoClips, VimeoSeptuplets
 from .step import TrainStep
 
 
@@ -65,14 +66,18 @@ def init_distributed(device: str) -> DistInfo:
     return DistInfo(rank=rank, world=world, device=dev)
 
 
-def build_dataset(specs: tuple[DataSpec, ...], *, frames: int, crop: int, seed: int, train: bool) -> Mixture:
-    aug = Augment(crop=crop, flips=train, reverse=train)
+def build_dataset(specs: tuple[DataSpec, ...], *, frames: int, crop: int, seed: int, train: bool,
+                  downscale: tuple[float, float] = (1.0, 1.0)) -> Mixture:
+    aug = Augment(crop=crop, flips=train, reverse=train, downscale=downscale if train else (1.0, 1.0))
     parts = []
     for s in specs:
         p = dict(s.params)
         if s.kind == "vimeo":
             parts.append(VimeoSeptuplets(p["root"], split=p.get("split", "train"), frames=frames, augment=aug,
-                                         seed=seed))
+                                         seed=seed, max_step=int(p.get("max_step", 1)) if train else 1))
+        elif s.kind == "frames":
+            parts.append(FrameFolders(p["root"], frames=frames, stride=int(p.get("stride", 4)),
+                                      max_step=int(p.get("max_step", 1)) if train else 1, augment=aug, seed=seed))
         elif s.kind == "video":
             parts.append(VideoClips(p["path"], frames=frames, stride=int(p.get("stride", 8)),
                                     max_clips=int(p.get("max_clips", 64)), augment=aug, seed=seed))
@@ -113,9 +118,10 @@ def init_from_weights(model: VideoCodecModel, source: str | Path) -> dict[str, A
     learned estimator replaced by the classical ``dis``, which has no parameters);
     any other mismatch is an error. Returns the source's provenance.
     """
-    src_model, src_cfg, kind, provenance = load_model_or_checkpoint(source)
+    loaded = ModelStore().load(source, checkpoints=True)
+    src_cfg, kind, provenance = loaded.config, loaded.kind, loaded.provenance
     try:
-        state = {k: v for k, v in src_model.state_dict().items() if not is_constant_bound(k)}
+        state = {k: v for k, v in loaded.model.state_dict().items() if not is_constant_bound(k)}
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         raise InputError(f"--init {source}: networks do not fit this model config "
@@ -166,7 +172,7 @@ class Trainer:
     def load_checkpoint(self) -> None:
         if not self.ckpt_path.is_file():
             raise InputError(f"--resume: no checkpoint at {self.ckpt_path}")
-        ck = torch.load(self.ckpt_path, map_location=self.dist.device, weights_only=False)
+        ck = read_training_checkpoint(self.ckpt_path, map_location=self.dist.device)
         self.model.load_state_dict(ck["model"])
         self.stage_idx, self.step, self.global_step = ck["stage"], ck["step"], ck["global_step"]
         self.init_source = ck.get("init", self.init_source)
@@ -219,7 +225,8 @@ class Trainer:
             step_module = DistributedDataParallel(step_module, find_unused_parameters=True)
 
         batch = stage.batch_size or cfg.batch_size
-        data = build_dataset(cfg.data, frames=stage.frames, crop=cfg.crop, seed=cfg.seed, train=True)
+        data = build_dataset(cfg.data, frames=stage.frames, crop=cfg.crop, seed=cfg.seed, train=True,
+                             downscale=cfg.downscale)
         sampler = ResumableSampler(data, num_replicas=d.world, rank=d.rank, seed=cfg.seed)
         per_epoch = (len(sampler) // batch)
         if per_epoch < 1:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import InputError
+from .pipe import PipeSource
 from .pyav_source import PyAVSource
 from .raw_yuv import RawYUVSource
 from .source import VideoSource
@@ -30,7 +32,7 @@ def parse_fps(value: Fraction | int | float | str) -> Fraction:
 
 
 def open_video(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | BinaryIO,
     *,
     width: int | None = None,
     height: int | None = None,
@@ -47,6 +49,10 @@ def open_video(
 
     max_frames: read at most this many frames (>= 1); ``info.frame_count`` is capped too.
 
+    A binary file object (e.g. ``sys.stdin.buffer``) is read once, through PyAV, as a stream
+    (:class:`~dvclic.video.pipe.PipeSource`: y4m, Matroska, MPEG-TS, ...); only ``fps`` and
+    ``max_frames`` apply.
+
     Returns a :class:`VideoSource` (iterable of ``YUVFrame``, context manager). Raises
     :class:`~dvclic.errors.InputError` for missing, unreadable or unsupported input and bad
     arguments.
@@ -54,6 +60,10 @@ def open_video(
     if max_frames is not None and max_frames < 1:
         raise InputError(f"max_frames must be at least 1, got {max_frames}")
     rate = parse_fps(fps) if fps is not None else None
+    if hasattr(path, "read"):
+        if width is not None or height is not None or bit_depth is not None:
+            raise InputError("size and bit depth options apply only to raw .yuv files, not to a stream")
+        return PipeSource(path, fps=rate, max_frames=max_frames)
     target = Path(path)
     if target.suffix.lower() in RAW_EXTENSIONS:
         return RawYUVSource(

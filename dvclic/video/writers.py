@@ -43,6 +43,7 @@ from PIL import Image
 from ..color import YUVFrame, yuv420_to_rgb
 from ..errors import InputError
 from ..outputs import check_output, create_temp_dir, create_temp_file
+from .pipe import y4m_header
 from .raw_yuv import frame_to_bytes
 from .source import VideoInfo
 
@@ -198,12 +199,7 @@ class Y4MWriter(_FileWriter):
 
     def __init__(self, path: Path, info: VideoInfo) -> None:
         super().__init__(path, info)
-        colour = "C420jpeg XYSCSS=420JPEG" if info.bit_depth == 8 else "C420p10 XYSCSS=420P10"
-        header = (
-            f"YUV4MPEG2 W{info.width} H{info.height} F{info.fps.numerator}:{info.fps.denominator} "
-            f"Ip A1:1 {colour} XCOLORRANGE=LIMITED\n"
-        )
-        self._file.write(header.encode("ascii"))
+        self._file.write(y4m_header(info))
 
     def _write(self, frame: YUVFrame) -> None:
         self._file.write(b"FRAME\n")
