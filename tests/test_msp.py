@@ -23,9 +23,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_codec(in_channels: int = 3, *, profile: int = 4, seed: int = 0, **kwargs) -> MSPCodec:
-    """Random weights, gains 20 / 80 (so y has many non-zero symbols), tables built, eval mode."""
+    """Random weights, gains 20 / 80 (so y has many non-zero symbols), tables built, eval mode; the
+    context model's zero-initialised output layer is randomised too, so the context matters."""
     torch.manual_seed(seed)
     codec = MSPCodec(in_channels=in_channels, N=N, M=M, num_qualities=2, profile=profile, **kwargs)
+    torch.nn.init.normal_(codec.entropy.context.fuse[-1].weight, std=0.1)
     log_gain = torch.tensor([math.log(20.0), math.log(80.0)])[:, None].expand_as(codec.gain.log_gain)
     with torch.no_grad():
         codec.gain.log_gain.copy_(log_gain)
@@ -104,6 +106,18 @@ def test_context_changes_the_prediction(codecs) -> None:
         y_hats = {p: codec.entropy.compress(y, z, profile=p)[1] for p in PROFILES}
     for p in (2, 4, 8):
         assert not torch.equal(y_hats[p], y_hats[1])
+
+
+def test_an_untrained_context_model_is_exactly_the_hyperprior() -> None:
+    """The context's output layer starts at zero, so ``--init`` from hyperprior weights starts there."""
+    torch.manual_seed(0)
+    codec = MSPCodec(N=N, M=M, num_qualities=2).eval()
+    codec.update(force=True)
+    x = picture(3, 64, 64)
+    with torch.no_grad():
+        y, z = codec.analysis(x, QUALITY)
+        liks = [codec.latent_forward(y, z, QUALITY, HardRound(), profile=p).likelihoods["y"] for p in PROFILES]
+    assert all(torch.equal(lik, liks[0]) for lik in liks)
 
 
 def test_profile_1_is_the_plain_hyperprior(codecs) -> None:

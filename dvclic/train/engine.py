@@ -115,7 +115,9 @@ def init_from_weights(model: VideoCodecModel, source: str | Path) -> dict[str, A
     """Load the networks of a weights file or checkpoint into ``model`` (``--init``).
 
     Parts whose architecture matches are copied. The estimator may differ (e.g. a
-    learned estimator replaced by the classical ``dis``, which has no parameters);
+    learned estimator replaced by the classical ``dis``, which has no parameters),
+    and a context model the source lacks starts from its initialisation (e.g. a
+    ``hyperprior`` codec continued as ``msp``, whose other parts are the hyperprior's);
     any other mismatch is an error. Returns the source's provenance.
     """
     loaded = ModelStore().load(source, checkpoints=True)
@@ -126,12 +128,17 @@ def init_from_weights(model: VideoCodecModel, source: str | Path) -> dict[str, A
     except RuntimeError as exc:
         raise InputError(f"--init {source}: networks do not fit this model config "
                          f"({str(exc).splitlines()[-1].strip()})") from None
+    fresh = sorted({k.split(".entropy.context.")[0] + ".entropy.context" for k in result.missing_keys
+                    if ".entropy.context." in k})
     stray = [k for k in (*result.missing_keys, *result.unexpected_keys)
-             if not k.startswith("pframe.estimator.") and not is_constant_bound(k)]
+             if not k.startswith("pframe.estimator.") and not is_constant_bound(k) and ".entropy.context." not in k]
     if stray:
         raise InputError(f"--init {source}: networks do not fit this model config ({stray[0]} ...)")
-    return {"source": Path(source).name, "kind": kind, "config": src_cfg.name,
-            "steps": provenance.get("steps"), "init": provenance.get("init")}
+    out = {"source": Path(source).name, "kind": kind, "config": src_cfg.name,
+           "steps": provenance.get("steps"), "init": provenance.get("init")}
+    if fresh:
+        out["fresh"] = fresh
+    return out
 
 
 class Trainer:

@@ -31,7 +31,7 @@ and profiles), width W (default M)::
     half    = up2(conv3x3(W->W) . lrelu . conv3x3(2M->W) [avgpool2(known)])
     quarter = up4(conv3x3(W->W) . lrelu . conv3x3(2M->W) [avgpool4(known)])
     (d_scales, d_means) = conv1x1(W->2M) . lrelu . conv3x3(W->W) . lrelu . conv1x1(3W->W) . lrelu [full, half, quarter]
-    (scales, means) = (scales, means)_hp + (d_scales, d_means)
+    (scales, means) = (scales, means)_hp + (d_scales, d_means)      last conv1x1 zero-initialised
 
 That is 27.625 M*W + 14.8125 W^2 MACs per latent position per call, 42.4 M^2
 for W = M (M = 192: ~1.56 M MACs, ~8.1 k per latent element, ~6.1 kMAC per
@@ -131,6 +131,10 @@ class MultiScaleContext(nn.Module):
             nn.LeakyReLU(inplace=True),
             conv1x1(W, 2 * M),
         )
+        # The correction starts at zero: an untrained context model is exactly the hyperprior, so
+        # a codec continued from trained hyperprior weights (``--init``) starts where they were.
+        nn.init.zeros_(self.fuse[-1].weight)
+        nn.init.zeros_(self.fuse[-1].bias)
 
     def forward(self, scales: Tensor, means: Tensor, y_known: Tensor, known: Tensor) -> tuple[Tensor, Tensor]:
         size = y_known.shape[-2:]
