@@ -30,6 +30,7 @@ from .bitstream import FRAME_I
 from .color import yuv420_to_rgb
 from .errors import InputError
 from .model import VideoCodecModel
+from .params import ParameterError, check_quality
 from .rdo import ModeSet, choose_pframe, mode_label
 from .video import open_video
 from .video.padding import pad_to_multiple
@@ -51,9 +52,8 @@ def inspect_motion(model: VideoCodecModel, video: str, *, frames: int = 9, quali
                    modes: ModeSet = ModeSet(), **video_args: Any) -> dict[str, Any]:
     """Per-pair and mean statistics over the first ``frames`` frames of ``video``."""
     if frames < 2:
-        raise InputError(f"--frames must be >= 2 (pairs of frames), got {frames}")
-    if not 0 <= quality < model.num_qualities:
-        raise InputError(f"--quality must be in 0..{model.num_qualities - 1}, got {quality}")
+        raise ParameterError("frames", f"must be >= 2 (pairs of frames), got {frames}")
+    check_quality(quality, model.num_qualities)
     model.eval()
     pf = model.pframe
     lmbda = model.lambdas[quality]

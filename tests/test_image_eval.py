@@ -49,7 +49,7 @@ def test_runs_share_one_refinement_and_match_separate_runs(pictures, tiny_weight
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"refine_steps": [-1]}, "refine-steps"),
+    ({"refine_steps": [-1]}, "refine_steps: must be >= 0"),
     ({"qualities": [5]}, "quality 5"),
     ({"limit": -1}, "limit"),
 ])

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from dvclic import api
 from dvclic.store import ModelStore
 from dvclic.cli import EXIT_TERMINATED, decode_main, encode_main
 from dvclic.errors import InputError

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..color import yuv420_to_rgb
-from ..errors import InputError
+from ..params import ParameterError
 from ..video import open_video
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def bench_picture(height: int, width: int, path: str | None = None) -> tuple[Ten
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise InputError(f"--picture {p}: file not found")
+            raise ParameterError("picture", f"{p}: file not found")
         rgb = _image(p) if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") else _video_frames(p, 1)[0]
         out, how = _resize(rgb, height, width)
         return out, f"{p.name}, {how}"
@@ -77,7 +77,7 @@ def bench_frames(count: int, height: int, width: int, path: str | None = None) -
     candidates = [Path(path)] if path is not None else _sample_clips()
     for clip in candidates:
         if not clip.is_file():
-            raise InputError(f"--picture {clip}: file not found")
+            raise ParameterError("picture", f"{clip}: file not found")
         frames = _video_frames(clip, count)
         if len(frames) >= count:
             resized = [_resize(f, height, width) for f in frames]

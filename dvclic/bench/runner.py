@@ -112,9 +112,9 @@ def run_benchmark(opt: BenchOptions) -> dict[str, Any]:
 
 def _run(opt: BenchOptions) -> dict[str, Any]:
     if opt.height < 1 or opt.width < 1:
-        raise InputError(f"--size must be positive, got {opt.width}x{opt.height}")
+        raise ParameterError("size", f"must be positive, got {opt.width}x{opt.height}")
     if opt.warmup < 0 or opt.repeat < 1:
-        raise InputError("--warmup must be >= 0 and --repeat >= 1")
+        raise ParameterError("warmup" if opt.warmup < 0 else "repeat", f"warmup must be >= 0 and repeat >= 1, got {opt.warmup}, {opt.repeat}")
     if opt.profile is not None and opt.codec is None:
         raise InputError("--profile applies to an image codec (--codec)")
     if opt.compare is not None and opt.compare not in COMPARE_MODELS:
@@ -127,7 +127,7 @@ def _run(opt: BenchOptions) -> dict[str, Any]:
     store = ModelStore(device="cpu")  # benchmarks move what they time to the device themselves
     if opt.threads is not None:
         if opt.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {opt.threads}")
+            raise ParameterError("threads", f"must be >= 1, got {opt.threads}")
         torch.set_num_threads(opt.threads)
     head: dict[str, Any] = {"device": str(device), "size": {"height": opt.height, "width": opt.width},
                             "warmup": opt.warmup, "repeat": opt.repeat, "torch_threads": torch.get_num_threads()}
@@ -148,7 +148,7 @@ def _run(opt: BenchOptions) -> dict[str, Any]:
                                               device=device, profile=opt.profile)}
     else:
         if opt.frames < 2:
-            raise InputError("--frames must be >= 2 for a video model (one I-frame, then P-frames)")
+            raise ParameterError("frames", "must be >= 2 for a video model (one I-frame, then P-frames)")
         model, name, weights = _video_model(opt, store)
         quality = _quality(opt.quality, model.num_qualities)
         frames, source = bench_frames(opt.frames, opt.height, opt.width, opt.picture)

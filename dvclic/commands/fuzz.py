@@ -8,7 +8,6 @@ status: 0 when none did, 1 when some did, 2 (one ``error:`` line) on a user erro
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from ..cli import EXIT_USER_ERROR, ArgParser, quiet_third_party_warnings
+from ..cli import EXIT_USER_ERROR, ArgParser, flag_error, quiet_third_party_warnings
 from ..errors import DvclicError
 
 
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "eval") -> int:
     try:
         outcome = evaluate(options)
     except DvclicError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {flag_error(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"error: interrupted; rerun the same command to resume (finished points are in {args.out}/cache)",

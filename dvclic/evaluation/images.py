@@ -69,7 +69,7 @@ def evaluate_images(weights: str | None, images: str | Path, *, qualities: Seque
         options["profile"] = profile
     folder = Path(images)
     if limit is not None and limit < 1:
-        raise InputError(f"--limit must be >= 1, got {limit}")
+        raise ParameterError("limit", f"must be >= 1, got {limit}")
     if not folder.is_dir():
         raise InputError(f"image folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
@@ -81,7 +81,7 @@ def evaluate_images(weights: str | None, images: str | Path, *, qualities: Seque
             raise InputError(f"quality {q} out of range 0..{codec.num_qualities - 1}")
     steps = list(dict.fromkeys(int(k) for k in refine_steps))
     if not steps or min(steps) < 0:
-        raise InputError(f"--refine-steps must be >= 0, got {list(refine_steps)}")
+        raise ParameterError("refine_steps", f"must be >= 0, got {list(refine_steps)}")
     refined = sorted(k for k in steps if k > 0)
     if refined and not isinstance(codec, TransformCodec):
         raise InputError(f"{type(codec).__name__} does not support latent refinement")

@@ -102,20 +102,19 @@ def _check_options(opt: EvalOptions) -> None:
     try:
         CodingParams(frames=opt.frames, intra_period=opt.intra_period, modes=opt.modes)
     except ParameterError as exc:
-        flag = "--" + exc.name.replace("_", "-")
-        raise EvaluationError(f"{flag}: {exc.problem}" + (" (or 'all')" if exc.name == "frames" else "")) from None
+        raise ParameterError(exc.name, exc.problem + (" (or 'all')" if exc.name == "frames" else "")) from None
     if opt.workers < 1:
-        raise EvaluationError(f"--workers must be >= 1, got {opt.workers}")
+        raise ParameterError("workers", f"must be >= 1, got {opt.workers}")
     if opt.threads is not None and opt.threads < 1:
-        raise EvaluationError(f"--threads must be >= 1, got {opt.threads}")
+        raise ParameterError("threads", f"must be >= 1, got {opt.threads}")
     if not opt.configs:
         raise EvaluationError("give at least one model (--config YAML or --default)")
     if opt.weights is not None and len(opt.configs) != 1:
         raise EvaluationError("--weights applies to one model; with several --config, name weights in each config")
     if opt.crfs is not None and (not opt.crfs or any(c < 0 or c > 63 for c in opt.crfs)):
-        raise EvaluationError(f"--crf values must be in 0..63, got {list(opt.crfs)}")
+        raise ParameterError("crf", f"values must be in 0..63, got {list(opt.crfs)}")
     if opt.qualities is not None and not opt.qualities:
-        raise EvaluationError("--qualities needs at least one value")
+        raise ParameterError("qualities", "needs at least one value")
     for name in opt.anchors:
         for preset in opt.presets:
             check_anchor(name, preset)
