@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -61,13 +62,18 @@ def test_encoder_reads_y4m_from_stdin(streams, tiny_weights):
 
 
 @pytest.mark.parametrize("what, data", [("empty", b""), ("text", b"hello\n"), ("truncated", None)])
-def test_bad_streams_on_stdin_exit_2_with_one_line(streams, tiny_weights, what, data):
+def test_bad_streams_on_stdin_exit_2_with_one_line(streams, tiny_weights, what, data, monkeypatch, capsys):
+    from dvclic.commands import main
+
     for command in (["decode", "-", "-o", "-"], ["encode", "-", "-o", "-"]):
         payload = streams["file"][:100] if data is None else data
-        run = dvclic(*command, "--weights", str(tiny_weights), stdin=payload)
-        err = run.stderr.decode().strip().splitlines()
-        assert run.returncode == 2 and len(err) == 1 and err[0].startswith("error: "), (command, run.stderr)
-        assert run.stdout == b""
+        stdin, stdout = io.TextIOWrapper(io.BytesIO(payload)), io.TextIOWrapper(io.BytesIO())
+        monkeypatch.setattr(sys, "stdin", stdin)
+        monkeypatch.setattr(sys, "stdout", stdout)
+        rc = main([*command, "--weights", str(tiny_weights), "--device", "cpu"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and err[0].startswith("error: "), (command, err)
+        assert stdout.buffer.getvalue() == b""
 
 
 def _peak_rss_encode(tmp_path, weights, frames: int) -> int:
