@@ -71,16 +71,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import conv1x1, conv3x3
-from compressai.models.google import get_scale_table
 from torch import Tensor, nn
 
 from ..quantize import Quantizer
-from .base import LatentEntropyModel
-from .bottleneck import bottleneck_compress, bottleneck_decompress, bottleneck_forward, bottleneck_tables_built
+from .bottleneck import bottleneck_compress, bottleneck_decompress, bottleneck_forward
 from .coders import CdfTables, CorruptStreamError, IndexedCoder, resolve_coder
-from .gaussian_hyperprior import _coded_positions, mean_scale_hyper_transforms
+from .gaussian_hyperprior import GaussianHyperprior, _coded_positions
 
 PROFILES: tuple[int, ...] = (1, 2, 4, 8)
 """Known profiles; each id is its pass count and the stream's header byte."""
@@ -146,7 +143,7 @@ class MultiScaleContext(nn.Module):
         return scales + d_scales, means + d_means
 
 
-class ProgressiveGaussian(LatentEntropyModel):
+class ProgressiveGaussian(GaussianHyperprior):
     """MSP entropy model for an M-channel y with an N-channel hyper-latent (module docstring)."""
 
     num_streams = 3  # [profile byte, z bytes, y bytes]
@@ -154,14 +151,10 @@ class ProgressiveGaussian(LatentEntropyModel):
     supports_latent_mask = True
 
     def __init__(self, *, N: int, M: int, default_profile: int = 4, context_width: int | None = None) -> None:
-        super().__init__()
         if N < 1 or M < 1 or M % GROUPS:
             raise ValueError(f"need N >= 1 and M a positive multiple of {GROUPS}, got N={N}, M={M}")
-        self.N, self.M = N, M
+        super().__init__(N=N, M=M)  # h_a, h_s, z's bottleneck, y's tables: the hyperprior's
         self._default_profile = self._check_profile(default_profile)
-        self.h_a, self.h_s = mean_scale_hyper_transforms(N=N, M=M)
-        self.entropy_bottleneck = EntropyBottleneck(N)
-        self.gaussian_conditional = GaussianConditional(None)
         self.context = MultiScaleContext(M, width=context_width)
         # cell id (group * 4 + phase) -> pass number, one row per profile
         table = torch.full((max(PROFILES) + 1, GROUPS * 4), -1, dtype=torch.long)
@@ -208,11 +201,6 @@ class ProgressiveGaussian(LatentEntropyModel):
         phase = phase_of[2 * rows[:, None] + cols[None, :]]
         return table[group[:, None, None] * 4 + phase[None]][None]
 
-    def params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        """z_hat -> hyperprior (scales, means), each B x M x h x w (pass 1's parameters)."""
-        scales, means = self.h_s(z_hat).chunk(2, dim=1)
-        return scales, means
-
     def context_params(self, scales_hp: Tensor, means_hp: Tensor, y_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor]:
         """(scales, means) for a later pass; ``known``: bool, broadcastable to y_hat (True = decoded)."""
         known = known.expand_as(y_hat)
@@ -224,9 +212,6 @@ class ProgressiveGaussian(LatentEntropyModel):
         if k == 0:
             return scales_hp, means_hp
         return self.context_params(scales_hp, means_hp, y_hat, known)
-
-    def hyper_analysis(self, y: Tensor) -> Tensor:
-        return self.h_a(y)
 
     # -- training / rate estimates ------------------------------------------------
     def forward(self, y: Tensor, z: Tensor, quantizer: Quantizer, *,
@@ -339,30 +324,3 @@ class ProgressiveGaussian(LatentEntropyModel):
             known = known | cells
         stream.finish()
         return y_hat
-
-    def _z_mask(self, latent_mask: Tensor) -> Tensor:
-        """z positions to code: those above at least one coded y position."""
-        pooled = F.max_pool2d(latent_mask.float()[None, None], self.z_stride)
-        return pooled[0, 0] > 0
-
-    # -- tables ---------------------------------------------------------------------
-    def update(self, force: bool = False) -> bool:
-        changed = self.gaussian_conditional.update_scale_table(get_scale_table(), force=force)
-        changed |= self.entropy_bottleneck.update(force=force)
-        return changed
-
-    def tables_built(self) -> bool:
-        gc = self.gaussian_conditional
-        return bottleneck_tables_built(self.entropy_bottleneck) and gc._quantized_cdf.numel() > 0
-
-    def aux_loss(self) -> Tensor:
-        return self.entropy_bottleneck.loss()
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
-        # CDF buffers are sized by update(); resize ours to the stored ones first.
-        for module, name in ((self.entropy_bottleneck, "entropy_bottleneck"), (self.gaussian_conditional, "gaussian_conditional")):
-            for buf in ("_quantized_cdf", "_offset", "_cdf_length", "scale_table"):
-                key = f"{prefix}{name}.{buf}"
-                if key in state_dict and hasattr(module, buf):
-                    getattr(module, buf).resize_(state_dict[key].shape)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
