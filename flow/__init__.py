@@ -1,4 +1,4 @@
-"""Optical flow estimators and backward warping (leaf package: torch and numpy only).
+"""Optical flow estimators and backward warping (leaf package: torch, numpy and OpenCV only).
 
 Contract: ``estimator(cur, ref)`` -> flow N x 2 x H x W in pixels with
 ``warp(ref, flow) ~= cur`` (see ``base.MotionEstimator`` and ``warp.warp``).
