@@ -24,7 +24,7 @@ from ..color import YUVFrame
 from ..errors import InputError
 from .pyav_source import DEFAULT_FPS, TEXT_ART_CODECS, _one_line, _source_bits, frame_to_yuv
 from .raw_yuv import frame_to_bytes
-from .source import VideoInfo, VideoSource, pix_fmt_for_bit_depth
+from .source import VideoInfo, VideoSource, check_frame, pix_fmt_for_bit_depth
 
 
 class PipeSource(VideoSource):
@@ -116,13 +116,10 @@ class Y4MPipeWriter:
         return self._frames_written
 
     def write(self, frame: YUVFrame) -> None:
-        info = self._info
-        if (frame.width, frame.height, frame.bit_depth) != (info.width, info.height, info.bit_depth):
-            raise ValueError(f"frame is {frame.width}x{frame.height} {frame.bit_depth}-bit, writer expects "
-                             f"{info.width}x{info.height} {info.bit_depth}-bit")
+        check_frame(frame, self._info)
         try:
             if not self._header_written:
-                self._stream.write(y4m_header(info))
+                self._stream.write(y4m_header(self._info))
                 self._header_written = True
             self._stream.write(b"FRAME\n" + frame_to_bytes(frame))
             self._stream.flush()

@@ -107,3 +107,10 @@ class VideoSource(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def check_frame(frame: YUVFrame, info: VideoInfo) -> None:
+    """ValueError unless ``frame`` has the size and bit depth ``info`` describes (writers check this)."""
+    if (frame.width, frame.height, frame.bit_depth) != (info.width, info.height, info.bit_depth):
+        raise ValueError(f"frame is {frame.width}x{frame.height} {frame.bit_depth}-bit, writer expects "
+                         f"{info.width}x{info.height} {info.bit_depth}-bit")

@@ -45,7 +45,7 @@ from ..errors import InputError
 from ..outputs import check_output, create_temp_dir, create_temp_file
 from .pipe import y4m_header
 from .raw_yuv import frame_to_bytes
-from .source import VideoInfo
+from .source import VideoInfo, check_frame
 
 SUPPORTED_OUTPUTS = ".y4m, .yuv, .mp4, .mkv, or a directory (path ending in '/') for PNG frames"
 X264_CRF = 10
@@ -111,12 +111,7 @@ class VideoWriter(ABC):
         """
         if self._state != "open":
             raise ValueError(f"writer for {self._path} is {self._state}")
-        info = self._info
-        if (frame.width, frame.height, frame.bit_depth) != (info.width, info.height, info.bit_depth):
-            raise ValueError(
-                f"frame is {frame.width}x{frame.height} {frame.bit_depth}-bit, writer expects "
-                f"{info.width}x{info.height} {info.bit_depth}-bit"
-            )
+        check_frame(frame, self._info)
         with self._abort_on_error():
             self._write(frame)
         self._frames_written += 1
