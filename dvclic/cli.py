@@ -129,14 +129,13 @@ def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str],
     return rc
 
 
-def flag_error(exc: BaseException, flags: dict[str, str] | None = None) -> DvclicError:
+def flag_error(exc: BaseException) -> DvclicError:
     """A :class:`~dvclic.params.ParameterError` reworded with this command's flag name
     (``quality: must be ...`` -> ``--quality: must be ...``); other errors unchanged."""
     from .params import ParameterError
 
     if isinstance(exc, ParameterError):
-        flag = (flags or {}).get(exc.name, "--" + exc.name.replace("_", "-"))
-        return DvclicError(f"{flag}: {exc.problem}")
+        return DvclicError(f"--{exc.name.replace('_', '-')}: {exc.problem}")
     return exc  # type: ignore[return-value]
 
 

@@ -103,12 +103,18 @@ def model_device(loaded: LoadedWeights) -> torch.device:
     return next(loaded.model.parameters()).device
 
 
-class _CountingSink:
-    """A write-only wrapper that counts the bytes written (for the report)."""
+class _Counted:
+    """A file object that counts the bytes read or written through it (the stream size, for the
+    report); it never seeks."""
 
     def __init__(self, fp: BinaryIO) -> None:
         self._fp = fp
         self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fp.read(n)
+        self.count += len(data)
+        return data
 
     def write(self, data: bytes) -> int:
         self._fp.write(data)
@@ -156,7 +162,7 @@ def encode(loaded: LoadedWeights, source: VideoSource, sink: BinaryIO, params: C
     report = CodingReport(0, info.width, info.height, 0, "", "encode_fps", 0.0, cfg.name, p.quality,
                           p.intra_period, str(dev))
     total = info.frame_count if p.frames is None or info.frame_count is None else min(p.frames, info.frame_count)
-    out = _CountingSink(sink)
+    out = _Counted(sink)
     writer = BitstreamWriter(out, header)
     start = time.perf_counter()
     for yuv in source:
@@ -196,7 +202,7 @@ def decode(store: ModelStore, stream: BinaryIO, open_sink: Callable[[VideoInfo],
     makes a mismatch an error. ``max_pixels`` limits width * height. The sink is closed on
     success and aborted on any error.
     """
-    counted = _CountingSource(stream)
+    counted = _Counted(stream)
     reader = BitstreamReader(counted, max_pixels=max_pixels)
     h = reader.header
     loaded = store.for_stream(h, weights)
@@ -229,16 +235,3 @@ def decode(store: ModelStore, stream: BinaryIO, open_sink: Callable[[VideoInfo],
     report.frame_types = "".join(f.type for f in report.per_frame)
     report.fps_value = report.frames / max(elapsed, 1e-9)
     return report
-
-
-class _CountingSource:
-    """A read-only wrapper that counts the bytes read (the stream's size, for the report)."""
-
-    def __init__(self, fp: BinaryIO) -> None:
-        self._fp = fp
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._fp.read(n)
-        self.count += len(data)
-        return data

@@ -55,6 +55,7 @@ class ModelStore:
         self.device = torch.device(device)
         self.search = tuple(Path(p) for p in (search if search is not None else (package_weights_dir(),)))
         self._cache: dict[Path, LoadedWeights] = {}
+        self._hashes: dict[tuple[Path, int, int], str] = {}
         #: how many files this store has read (a cached reference costs nothing)
         self.loads = 0
 
@@ -69,7 +70,7 @@ class ModelStore:
             if (folder / text).is_file():
                 return (folder / text).resolve()
         if _HEX.fullmatch(text):
-            matches = [p for p in self._candidates() if file_sha256(p).hex().startswith(text.lower())]
+            matches = [p for p in self._candidates() if self._sha256(p).startswith(text.lower())]
             if len(matches) == 1:
                 return matches[0].resolve()
             if len(matches) > 1:
@@ -77,6 +78,14 @@ class ModelStore:
                                    f"{', '.join(p.name for p in matches)}")
             raise WeightsError(f"no weights file with SHA-256 {text[:16]}... in {self._where()}")
         raise WeightsError(f"weights file not found: {text} (looked in . and {self._where()})")
+
+    def _sha256(self, path: Path) -> str:
+        """The file's SHA-256 (hex), hashed once per store while its size and mtime stay the same."""
+        st = path.stat()
+        key = (path.resolve(), st.st_size, st.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = file_sha256(path).hex()
+        return self._hashes[key]
 
     def _candidates(self) -> list[Path]:
         return sorted(p for folder in self.search if folder.is_dir() for p in folder.glob("*.pt"))
