@@ -40,7 +40,7 @@ def _codec(spec: ComponentSpec, role: str, in_channels: int, num_qualities: int)
         return build_codec(spec.name, in_channels=in_channels, num_qualities=num_qualities, **spec.kwargs())
     except KeyError as exc:
         raise ConfigError(f"{role}: {exc}") from None
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"{role}: bad arguments for codec {spec.name!r}: {exc}") from None
 
 

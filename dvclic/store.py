@@ -175,11 +175,30 @@ class ModelStore:
                              provenance={"random_init_seed": seed}, kind="random init")
 
 
+def _with_config(loaded: LoadedWeights, config: str | Path) -> tuple[VideoCodecModel, ModelConfig]:
+    """The loaded model's parameters under another model config, which must build exactly the
+    same tensors (it may differ in coding options such as ``entropy_parameters``)."""
+    try:
+        cfg = load_model_config(config)
+        model = build_model(cfg)
+    except ConfigError as exc:
+        raise WeightsError(str(exc)) from None
+    try:
+        model.load_state_dict(loaded.model.state_dict(), strict=True)
+    except RuntimeError:
+        raise WeightsError(f"{config}: does not describe the networks of {loaded.path.name} "
+                           f"(model {loaded.config.name!r})") from None
+    return model.eval(), cfg
+
+
 def export_weights(source: str | Path, dest: str | Path, *, storage: str = "int8",
-                   provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+                   provenance: dict[str, Any] | None = None, model_config: str | Path | None = None) -> dict[str, Any]:
     """Write a weights file from a weights file or a training checkpoint, in ``storage``.
 
-    The source is read through a private store, because saving rounds the model in place.
+    ``model_config``: write the weights under this config instead of the source's; it must build
+    the same networks (checked by a strict load), and may change coding options such as a
+    codec's ``entropy_parameters``. The source is read through a private store, because saving
+    rounds the model in place.
 
     Returns what was done: source kind, storage, size in bytes, SHA-256 (hex).
     """
@@ -188,6 +207,11 @@ def export_weights(source: str | Path, dest: str | Path, *, storage: str = "int8
         raise WeightsError(f"{dest}: export would overwrite its own source")
     loaded = ModelStore().load(source, checkpoints=True)
     info = {**loaded.provenance, "exported_from": Path(source).name, "source_kind": loaded.kind, "storage": storage}
-    sha = save_weights(loaded.model, loaded.config, dest, storage=storage, provenance={**info, **(provenance or {})})
+    model, cfg = loaded.model, loaded.config
+    if model_config is not None:
+        model, cfg = _with_config(loaded, model_config)
+        info["trained_as"] = loaded.config.to_dict()
+        info["exported_with_config"] = Path(model_config).name
+    sha = save_weights(model, cfg, dest, storage=storage, provenance={**info, **(provenance or {})})
     return {"source": str(source), "source_kind": loaded.kind, "dest": str(dest), "storage": storage,
             "bytes": Path(dest).stat().st_size, "sha256": sha.hex()}

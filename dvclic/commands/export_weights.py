@@ -20,6 +20,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "export-weights") -> 
     p.add_argument("source", help="training checkpoint (OUT/last.pt) or dvclic weights file")
     p.add_argument("-o", "--out", required=True, help="weights file to write")
     p.add_argument("--storage", default="int8", choices=["int8", "fp16", "fp32"])
+    p.add_argument("--model", metavar="CONFIG",
+                   help="write the weights under this model config (it must describe the same networks; "
+                        "it may change coding options such as a codec's entropy_parameters)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     quiet_third_party_warnings()
@@ -28,7 +31,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "export-weights") -> 
         from ..store import export_weights
 
         try:
-            return export_weights(args.source, args.out, storage=args.storage)
+            return export_weights(args.source, args.out, storage=args.storage, model_config=args.model)
         except OSError as exc:
             raise InputError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
 

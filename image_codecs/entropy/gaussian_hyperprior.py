@@ -9,6 +9,11 @@ z is coded with a factorised EntropyBottleneck, y with compressai's indexed
 GaussianConditional tables, both through an ``IndexedCoder`` (``coders.py``;
 ``LegacyRans`` reproduces compressai's own bytes). The hyper-synthesis output
 has 2M channels.
+
+Entropy parameters for coding come from ``h_s`` in floating point (``parameters="float"``,
+the first releases) or from its integer version (``parameters="integer"``,
+``integer_synthesis.py``), which selects the same tables and means on every machine. Training
+(``forward``) always uses the float ``h_s``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from ..quantize import Quantizer
 from .base import LatentEntropyModel
 from .bottleneck import bottleneck_compress, bottleneck_decompress, bottleneck_forward, bottleneck_tables_built
 from .coders import CdfTables, IndexedCoder, resolve_coder
+from .integer_synthesis import IntegerHyperSynthesis
+
+#: How the coding path computes the entropy parameters (see the module docstring).
+ENTROPY_PARAMETERS = ("float", "integer")
 
 
 def mean_scale_hyper_transforms(*, N: int, M: int) -> tuple[nn.Module, nn.Module]:
@@ -64,9 +73,13 @@ class GaussianHyperprior(LatentEntropyModel):
     z_stride = 4
     supports_latent_mask = True
 
-    def __init__(self, *, N: int, M: int) -> None:
+    def __init__(self, *, N: int, M: int, parameters: str = "float") -> None:
         super().__init__()
+        if parameters not in ENTROPY_PARAMETERS:
+            raise ValueError(f"entropy parameters must be one of {', '.join(ENTROPY_PARAMETERS)}, got {parameters!r}")
         self.N, self.M = N, M
+        self.parameters = parameters
+        self._integer: tuple[tuple, IntegerHyperSynthesis] | None = None
         self.h_a, self.h_s = mean_scale_hyper_transforms(N=N, M=M)
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None)
@@ -78,6 +91,21 @@ class GaussianHyperprior(LatentEntropyModel):
         """z_hat -> (scales, means), each N x M x h x w."""
         scales, means = self.h_s(z_hat).chunk(2, dim=1)
         return scales, means
+
+    def coding_params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """z_hat -> (table indexes int32, means) for coding y, by ``self.parameters``."""
+        if self.parameters == "integer":
+            return self.integer_synthesis()(z_hat)
+        scales, means = self.params(z_hat)
+        return self.gaussian_conditional.build_indexes(scales), means
+
+    def integer_synthesis(self) -> IntegerHyperSynthesis:
+        """The integer version of ``h_s``, derived again whenever its weights or the scale table change."""
+        tensors = [*self.h_s.parameters(), self.gaussian_conditional.scale_table]
+        key = tuple((t.data_ptr(), t._version, tuple(t.shape)) for t in tensors)
+        if self._integer is None or self._integer[0] != key:
+            self._integer = (key, IntegerHyperSynthesis(self.h_s, self.gaussian_conditional.scale_table))
+        return self._integer[1]
 
     def forward(self, y: Tensor, z: Tensor, quantizer: Quantizer) -> tuple[Tensor, dict[str, Tensor]]:
         z_hat, z_lik = bottleneck_forward(self.entropy_bottleneck, z, quantizer)
@@ -96,8 +124,7 @@ class GaussianHyperprior(LatentEntropyModel):
         gc = self.gaussian_conditional
         z_mask = None if latent_mask is None else self._z_mask(latent_mask)
         z_string, z_hat = bottleneck_compress(self.entropy_bottleneck, z, coder=coder, mask=z_mask)
-        scales, means = self.params(z_hat)
-        indexes = gc.build_indexes(scales)
+        indexes, means = self.coding_params(z_hat)
         symbols = gc.quantize(y, "symbols", means)
         y_hat = gc.quantize(y, "dequantize", means)
         if latent_mask is not None:
@@ -120,8 +147,7 @@ class GaussianHyperprior(LatentEntropyModel):
             self.entropy_bottleneck, strings[0], (h // self.z_stride, w // self.z_stride), coder=coder,
             mask=None if latent_mask is None else self._z_mask(latent_mask),
         )
-        scales, means = self.params(z_hat)
-        indexes = gc.build_indexes(scales)
+        indexes, means = self.coding_params(z_hat)
         tables = CdfTables.from_entropy_model(gc)
         if latent_mask is None:
             symbols = coder.decode(strings[1], indexes.reshape(-1), tables)
