@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("dvclic.bench.cli", "main", "speed and complexity of a codec or video model"),
     "inspect-motion": ("dvclic.commands.inspect_motion", "main", "what the motion path predicts on real frames"),
     "export-weights": ("dvclic.commands.export_weights", "main", "compact weights file from a checkpoint"),
+    "pack-data": ("dvclic.commands.pack_data", "main", "a training config's pictures as a small folder of patches"),
     "fuzz": ("dvclic.commands.fuzz", "main", "fuzz the decoder with hostile, checksum-valid streams"),
 }
 

@@ -14,6 +14,7 @@
     ckpt_every: 200
     val_every: 500             # 0: only at the end of each stage
     workers: 2
+    time_limit_s: 0            # > 0: stop cleanly after this many seconds (a short GPU window)
     data:                      # training material, mixed
       - {kind: vimeo, root: DIR, split: train}
       - {kind: video, path: FILE, stride: 8, max_clips: 64}
@@ -89,11 +90,14 @@ class TrainConfig:
     val_every: int = 0
     val_clips: int = 4
     workers: int = 2
+    #: > 0: the run stops after this many seconds of training, at the end of the step that passes it,
+    #: with its checkpoint and weights written as at the end of a run (``--resume`` goes on from there).
+    time_limit_s: float = 0.0
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _TOP = {"model", "stages", "data", "val", "seed", "batch_size", "crop", "downscale", "distortion", "amp", "grad_clip",
-        "aux_lr", "log_every", "ckpt_every", "val_every", "val_clips", "workers"}
+        "aux_lr", "log_every", "ckpt_every", "val_every", "val_clips", "workers", "time_limit_s"}
 _STAGE = {"name", "task", "steps", "lr", "trainable", "loss", "frames", "detach_reference", "batch_size"}
 
 
@@ -162,6 +166,12 @@ def train_config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
         raise ConfigError(f"{source}: downscale must be [lo, hi]") from None
     if not 1.0 <= lo <= hi:
         raise ConfigError(f"{source}: downscale must be [lo, hi] with 1 <= lo <= hi, got {list(downscale)}")
+    try:
+        time_limit = float(raw.get("time_limit_s", 0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: time_limit_s must be a number of seconds") from None
+    if not 0 <= time_limit < float("inf"):
+        raise ConfigError(f"{source}: time_limit_s must be >= 0 (0: no limit), got {raw.get('time_limit_s')!r}")
     return TrainConfig(
         model=str(raw["model"]), downscale=(lo, hi),
         stages=tuple(_stage(s, i, source) for i, s in enumerate(raw["stages"])),
@@ -171,7 +181,7 @@ def train_config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
         distortion=distortion, amp=bool(raw.get("amp", False)), grad_clip=float(raw.get("grad_clip", 1.0)),
         aux_lr=float(raw.get("aux_lr", 1e-3)), log_every=int(raw.get("log_every", 20)),
         ckpt_every=int(raw.get("ckpt_every", 200)), val_every=int(raw.get("val_every", 0)),
-        val_clips=int(raw.get("val_clips", 4)), workers=int(raw.get("workers", 2)),
+        val_clips=int(raw.get("val_clips", 4)), workers=int(raw.get("workers", 2)), time_limit_s=time_limit,
         raw=MappingProxyType(dict(raw)),
     )
 

@@ -160,6 +160,9 @@ class Trainer:
         self.global_step = 0
         self._opt_state: tuple[dict, dict] | None = None
         self._writer = None
+        self._deadline: float | None = None
+        #: True when the last run() stopped at the config's time limit before its last step
+        self.stopped_early = False
 
     # -- checkpointing ------------------------------------------------------
     @property
@@ -195,8 +198,16 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(self.out / "tb"))
+        if self.cfg.time_limit_s > 0:
+            self._deadline = time.monotonic() + self.cfg.time_limit_s
+        self.stopped_early = False
+        first = True
         while self.stage_idx < len(self.cfg.stages):
-            self._run_stage(self.cfg.stages[self.stage_idx])
+            # a stage starts only in time (the first always runs a step, so a checkpoint exists)
+            if (not first and self._out_of_time()) or not self._run_stage(self.cfg.stages[self.stage_idx]):
+                self.stopped_early = True
+                break
+            first = False
             self.stage_idx += 1
             self.step = 0
         weights = None
@@ -212,7 +223,17 @@ class Trainer:
             dist.barrier()
         return weights
 
-    def _run_stage(self, stage: StageConfig) -> None:
+    def _out_of_time(self) -> bool:
+        """The time limit has passed (on every rank alike: rank 0's clock decides)."""
+        if self._deadline is None:
+            return False
+        late = torch.tensor([time.monotonic() > self._deadline], dtype=torch.int32, device=self.dist.device)
+        if self.dist.world > 1:
+            dist.broadcast(late, src=0)
+        return bool(late.item())
+
+    def _run_stage(self, stage: StageConfig) -> bool:
+        """Train one stage; False when the time limit stopped it (its checkpoint is written)."""
         cfg, d = self.cfg, self.dist
         parts = _parts(self.model)
         self.model.train()
@@ -242,7 +263,8 @@ class Trainer:
 
         bar = tqdm(total=stage.steps, initial=self.step, desc=stage.name, disable=not d.is_main, leave=False)
         t0 = time.time()
-        while self.step < stage.steps:
+        finished = True
+        while finished and self.step < stage.steps:
             epoch, offset = divmod(self.step, per_epoch)
             sampler.set_epoch(epoch)
             data.set_epoch(epoch)
@@ -265,10 +287,19 @@ class Trainer:
                     self.save_checkpoint(opt, aux_opt)
                 if cfg.val_every and self.step % cfg.val_every == 0 and self.step < stage.steps:
                     self.validate(stage)
+                if self.step < stage.steps and self._out_of_time():
+                    self.save_checkpoint(opt, aux_opt)
+                    finished = False
+                    break
         bar.close()
         if d.is_main:
-            print(f"stage {stage.name}: {stage.steps} steps in {time.time() - t0:.0f} s", flush=True)
+            if finished:
+                print(f"stage {stage.name}: {stage.steps} steps in {time.time() - t0:.0f} s", flush=True)
+            else:
+                print(f"stage {stage.name}: stopped at the time limit after step {self.step} of {stage.steps} "
+                      f"({time.time() - t0:.0f} s); --resume goes on from there", flush=True)
         self.validate(stage)
+        return finished
 
     def _train_step(self, step_module: nn.Module, opt: torch.optim.Optimizer, aux_opt: torch.optim.Optimizer,
                     clip: torch.Tensor, stage: StageConfig) -> dict[str, torch.Tensor]:

@@ -16,9 +16,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from fractions import Fraction
 from types import TracebackType
-from typing import BinaryIO
-
-import av
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..color import YUVFrame
 from ..errors import InputError
@@ -26,12 +24,17 @@ from .pyav_source import DEFAULT_FPS, TEXT_ART_CODECS, _one_line, _source_bits, 
 from .raw_yuv import frame_to_bytes
 from .source import VideoInfo, VideoSource, check_frame, pix_fmt_for_bit_depth
 
+if TYPE_CHECKING:  # PyAV is imported where a video is opened or written, so that
+    import av  # training on pictures (e.g. on a machine without PyAV) does not need it
+
 
 class PipeSource(VideoSource):
     """Frames read once from a binary stream (see the module docstring). ``name`` is for messages."""
 
     def __init__(self, stream: BinaryIO, *, name: str = "<stdin>", fps: Fraction | None = None,
                  max_frames: int | None = None) -> None:
+        import av
+
         self._name = name
         self._max_frames = max_frames
         try:
@@ -64,6 +67,8 @@ class PipeSource(VideoSource):
         self._used = False
 
     def _frames(self) -> Generator[YUVFrame, None, None]:
+        import av
+
         if self._used:
             raise ValueError(f"{self._name}: a pipe can be read only once")
         self._used = True

@@ -20,14 +20,17 @@ import os
 from collections.abc import Generator
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import torch
 
 from ..color import YUVFrame, rgb_to_yuv420, sample_dtype
 from ..errors import InputError
 from .source import VideoInfo, VideoSource, pix_fmt_for_bit_depth
+
+if TYPE_CHECKING:  # PyAV is imported where a video is opened or written, so that
+    import av  # training on pictures (e.g. on a machine without PyAV) does not need it
 
 DEFAULT_FPS = Fraction(25)
 _COLOR_RANGE_JPEG = 2  # AVCOL_RANGE_JPEG: full-range YUV
@@ -134,6 +137,8 @@ class PyAVSource(VideoSource):
 
     def _open(self) -> av.container.InputContainer:
         """Open the container; InputError unless it has a video stream."""
+        import av
+
         try:
             container = av.open(str(self._path), mode="r")
         except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
@@ -152,6 +157,8 @@ class PyAVSource(VideoSource):
         self, container: av.container.InputContainer, stream: av.VideoStream
     ) -> tuple[av.VideoFrame, int]:
         """Decode the first frame and count non-empty packets (up to max_frames)."""
+        import av
+
         first: av.VideoFrame | None = None
         packets = 0
         try:
@@ -173,6 +180,8 @@ class PyAVSource(VideoSource):
         return first, packets
 
     def _frames(self) -> Generator[YUVFrame, None, None]:
+        import av
+
         info = self.info
         limit = info.frame_count if self._max_frames is not None else None
         if limit == 0:

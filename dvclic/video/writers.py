@@ -33,9 +33,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import av
 import numpy as np
 import torch
 from PIL import Image
@@ -46,6 +45,9 @@ from ..outputs import check_output, create_temp_dir, create_temp_file
 from .pipe import y4m_header
 from .raw_yuv import frame_to_bytes
 from .source import VideoInfo, check_frame
+
+if TYPE_CHECKING:  # PyAV is imported where a video is written (see pyav_source.py)
+    import av
 
 SUPPORTED_OUTPUTS = ".y4m, .yuv, .mp4, .mkv, or a directory (path ending in '/') for PNG frames"
 X264_CRF = 10
@@ -221,6 +223,8 @@ class X264Writer(VideoWriter):
         temp, file = _create_temp_file(path)
         file.close()
         super().__init__(path, info, temp)
+        import av
+
         self._width = info.width + info.width % 2
         self._height = info.height + info.height % 2
         try:
@@ -260,6 +264,8 @@ class X264Writer(VideoWriter):
         if (self._height, self._width) != y.shape:
             y = np.pad(y, ((0, self._height - y.shape[0]), (0, self._width - y.shape[1])), mode="edge")
         packed = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(self._height * 3 // 2, self._width)
+        import av
+
         video_frame = av.VideoFrame.from_ndarray(packed, format="yuv420p")
         video_frame.pts = self._frames_written
         self._container.mux(self._stream.encode(video_frame))
@@ -282,6 +288,8 @@ class PNGDirWriter(VideoWriter):
         super().__init__(path, info, create_temp_dir(path))
         self._png16: av.VideoCodecContext | None = None
         if info.bit_depth > 8:
+            import av
+
             context = av.CodecContext.create("png", "w")
             if not isinstance(context, av.VideoCodecContext):
                 raise RuntimeError("FFmpeg's PNG encoder is not a video codec context")
@@ -298,6 +306,8 @@ class PNGDirWriter(VideoWriter):
             Image.fromarray(pixels).save(target, format="PNG")
             return
         pixels = torch.round(rgb * 65535.0).to(torch.int32).numpy().astype(np.uint16)
+        import av
+
         picture = av.VideoFrame.from_ndarray(pixels, format="rgb48le").reformat(format="rgb48be")
         packets = self._png16.encode(picture)
         if len(packets) != 1:
