@@ -57,6 +57,10 @@ def bad_inputs(tmp: str, weights: str) -> list[tuple[str, list[str], str]]:
         ("inspect-motion", [missing, "--weights", weights], "not found"),
         ("inspect-motion", [missing, "--weights", junk], "not a dvclic weights file"),
         ("export-weights", [junk, "-o", f"{tmp}/w.pt"], "not a dvclic weights file"),
+        ("export-weights", [weights, "-o", f"{tmp}/w.pt", "--model", "configs/models/dvc-dis.yaml"],
+         "does not describe the networks"),
+        ("pack-data", [missing, "-o", f"{tmp}/pack"], "missing.mp4"),
+        ("pack-data", ["configs/train/dvc-dis-run4.yaml", "-o", f"{tmp}/pack", "--quality", "0"], "quality 1..100"),
         ("fuzz", ["--cases", "0"], "--cases must be >= 1"),
         ("fuzz", ["--stream", missing], "not found"),
     ]

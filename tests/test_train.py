@@ -163,6 +163,28 @@ def test_init_copies_the_networks_and_allows_another_estimator(tmp_path, tiny_mo
         init_from_weights(build_model(model_config_from_dict(wider, "wider")), tiny_weights)
 
 
+def test_init_maps_quality_gains_by_lambda(tiny_model_config, tiny_weights):
+    """A model with another λ ladder: shared λs keep their gains, new ones are log-λ extrapolations."""
+    from dvclic.checkpoint import load_weights
+    from dvclic.config import model_config_from_dict
+    from dvclic.model import build_model
+    from dvclic.train.engine import init_from_weights
+
+    src = load_weights(tiny_weights)  # lambdas 256, 1024
+    wider = model_config_from_dict(tiny_model_config.to_dict() | {"num_qualities": 3, "lambdas": [128, 256, 1024]})
+    model = build_model(wider)
+    info = init_from_weights(model, tiny_weights, lambdas=wider.lambdas)
+    assert info["qualities_from"] == {"lambdas": [256.0, 1024.0], "to": [128.0, 256.0, 1024.0], "tables": 6}
+    for codec_src, codec in ((src.model.intra, model.intra), (src.model.pframe.residual_codec,
+                                                              model.pframe.residual_codec)):
+        old, new = codec_src.gain.log_gain.detach(), codec.gain.log_gain.detach()
+        assert torch.equal(new[1], old[0]) and torch.equal(new[2], old[1])
+        # log 128 = log 256 - (log 1024 - log 256) / 2
+        assert torch.allclose(new[0], old[0] - (old[1] - old[0]) / 2, atol=1e-6)
+    with pytest.raises(InputError, match="do not fit"):  # without the ladder the shapes differ
+        init_from_weights(build_model(wider), tiny_weights)
+
+
 def _write_frames(folder: Path, n: int, size: int = 40) -> None:
     from PIL import Image
 

@@ -14,12 +14,13 @@ functions of (seed, epoch, index), quality draws of (seed, stage, step, rank).
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -111,19 +112,56 @@ def _parts(model: VideoCodecModel) -> dict[str, nn.Module]:
             "mc_net": pf.mc_net, "residual_codec": pf.residual_codec}
 
 
-def init_from_weights(model: VideoCodecModel, source: str | Path) -> dict[str, Any]:
+def _gain_rows(rows: torch.Tensor, src: Sequence[float], dst: Sequence[float]) -> torch.Tensor:
+    """Per-quality log gains (Q_src x C) for the λ ladder ``dst``: rows of λs the source has are
+    copied; others are interpolated (or extrapolated from the two nearest) linearly in log λ."""
+    x = torch.tensor([math.log(v) for v in src], dtype=torch.float64)
+    order = torch.argsort(x)
+    x, rows64 = x[order], rows.detach().to(torch.float64)[order]
+    out = []
+    for lam in dst:
+        t = math.log(lam)
+        hit = (x - t).abs() < 1e-12
+        if hit.any():
+            out.append(rows64[int(hit.nonzero()[0])])
+            continue
+        if len(x) == 1:
+            out.append(rows64[0])
+            continue
+        i = int(torch.searchsorted(x, torch.tensor(t, dtype=torch.float64)).clamp(1, len(x) - 1))
+        w = (t - x[i - 1]) / (x[i] - x[i - 1])
+        out.append(rows64[i - 1] + w * (rows64[i] - rows64[i - 1]))
+    return torch.stack(out).to(rows.dtype)
+
+
+def _remap_qualities(state: dict[str, torch.Tensor], src: Sequence[float], dst: Sequence[float]) -> list[str]:
+    """Rewrite every quality-gain table of ``state`` (in place) from λ ladder ``src`` to ``dst``."""
+    keys = [k for k in state if k.endswith((".gain.log_gain", ".gain.log_inv_gain"))]
+    for k in keys:
+        state[k] = _gain_rows(state[k], src, dst)
+    return keys
+
+
+def init_from_weights(model: VideoCodecModel, source: str | Path, lambdas: Sequence[float] | None = None
+                      ) -> dict[str, Any]:
     """Load the networks of a weights file or checkpoint into ``model`` (``--init``).
 
     Parts whose architecture matches are copied. The estimator may differ (e.g. a
     learned estimator replaced by the classical ``dis``, which has no parameters),
     and a context model the source lacks starts from its initialisation (e.g. a
-    ``hyperprior`` codec continued as ``msp``, whose other parts are the hyperprior's);
-    any other mismatch is an error. Returns the source's provenance.
+    ``hyperprior`` codec continued as ``msp``, whose other parts are the hyperprior's).
+    With ``lambdas`` (the new model's λ ladder) different from the source's, the per-quality
+    gains are mapped by λ: shared λs keep their gains, new ones start from gains interpolated
+    (or extrapolated) in log λ, so a model can gain qualities. Any other mismatch is an error.
+    Returns the source's provenance.
     """
     loaded = ModelStore().load(source, checkpoints=True)
     src_cfg, kind, provenance = loaded.config, loaded.kind, loaded.provenance
+    remapped: list[str] = []
     try:
         state = {k: v for k, v in loaded.model.state_dict().items() if not is_constant_bound(k)}
+        if lambdas is not None and [float(v) for v in lambdas] != [float(v) for v in src_cfg.lambdas]:
+            remapped = _remap_qualities(state, src_cfg.lambdas, lambdas)
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         raise InputError(f"--init {source}: networks do not fit this model config "
@@ -138,6 +176,8 @@ def init_from_weights(model: VideoCodecModel, source: str | Path) -> dict[str, A
            "steps": provenance.get("steps"), "init": provenance.get("init")}
     if fresh:
         out["fresh"] = fresh
+    if remapped:
+        out["qualities_from"] = {"lambdas": list(src_cfg.lambdas), "to": list(lambdas), "tables": len(remapped)}
     return out
 
 
@@ -152,7 +192,8 @@ class Trainer:
         self.model_cfg: ModelConfig = load_model_config(cfg.model)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(self.model_cfg)
-        self.init_source = None if init is None else init_from_weights(self.model, init)
+        self.init_source = (None if init is None
+                            else init_from_weights(self.model, init, lambdas=self.model_cfg.lambdas))
         self.model.to(self.dist.device)
         self.lambdas = torch.tensor(self.model_cfg.lambdas, device=self.dist.device)
         self.stage_idx = 0
