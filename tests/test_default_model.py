@@ -38,6 +38,15 @@ def test_shipped_weights_are_compact_and_self_describing(default):
     assert default.provenance.get("storage") == "int8"
 
 
+def test_default_model_config_names_the_default_weights_with_integer_entropy_parameters(default):
+    from dvclic.store import ModelStore
+
+    loaded = ModelStore().for_config(REPO / "configs" / "models" / "dvc-dis.yaml")  # config and file agree
+    assert loaded.path.name == DEFAULT_WEIGHTS
+    codecs = (default.model.intra, default.model.pframe.motion_codec, default.model.pframe.residual_codec)
+    assert [c.entropy.parameters for c in codecs] == ["integer"] * 3  # the same symbols on every machine
+
+
 def test_sample_round_trip_with_default_weights(tmp_path, capsys):
     dvc, rec, out = tmp_path / "s.dvc", tmp_path / "rec.y4m", tmp_path / "out.y4m"
     assert encode_main([str(SAMPLE), "-o", str(dvc), "--frames", "4", "--intra-period", "3", "--recon", str(rec),
