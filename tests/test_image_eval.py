@@ -58,18 +58,23 @@ def test_bad_arguments(pictures, tiny_weights, kwargs, message):
         evaluate_images(str(tiny_weights), pictures, **kwargs)
 
 
-def test_cli_json_and_bad_folder(pictures, tiny_weights, tmp_path):
+def test_cli_json_and_bad_folder(pictures, tiny_weights, tmp_path, capsys):
+    from dvclic.commands import main
+
     tool = [sys.executable, str(REPO / "tools" / "eval_images.py"), "--weights", str(tiny_weights)]
     ok = subprocess.run([*tool, "--images", str(pictures), "--qualities", "0", "--limit", "1", "--json"],
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["runs"][0]["points"][0]["quality"] == 0
-    bad = subprocess.run([*tool, "--images", str(tmp_path / "missing")], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines()[-1].startswith("error: image folder not found")
+    assert main(["eval-images", "--weights", str(tiny_weights), "--images", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: image folder not found")
 
 
-def test_compare_results_bd_rate(tmp_path):
+def test_compare_results_bd_rate(tmp_path, capsys):
+    """``--compare`` in process (the subprocess path of the tool is covered above)."""
+    from dvclic.commands import main
+
     def result(rates, psnrs, steps=0):
         return {"weights": "w", "intra_codec": "c", "count": 1,
                 "runs": [{"refine_steps": steps, "points": [{"bpp": r, "psnr_rgb": d} for r, d in zip(rates, psnrs)]}]}
@@ -80,16 +85,14 @@ def test_compare_results_bd_rate(tmp_path):
     for name, res in [("a", anchor), ("b", half)]:
         paths.append(tmp_path / f"{name}.json")
         paths[-1].write_text(json.dumps(res))
-    tool = [sys.executable, str(REPO / "tools" / "eval_images.py"), "--compare"]
-    ok = subprocess.run([*tool, *map(str, paths), "--json"], capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0, ok.stderr
-    row = json.loads(ok.stdout)["rows"][0]
+    assert main(["eval-images", "--compare", *map(str, paths), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
     assert row["bd_rate_psnr_rgb"]["bd_rate"] == pytest.approx(-50.0, abs=1e-6) and row["result"] == str(paths[1])
     refined_only = tmp_path / "r.json"
     refined_only.write_text(json.dumps(result([0.2, 0.4], [28.0, 31.0], steps=5)))
-    bad = subprocess.run([*tool, str(refined_only), str(paths[1])], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: the anchor result has no unrefined run (refine_steps 0)"
+    assert main(["eval-images", "--compare", str(refined_only), str(paths[1])]) == 2
+    assert capsys.readouterr().err.strip() == "error: the anchor result has no unrefined run (refine_steps 0)"
     junk = tmp_path / "junk.json"
     junk.write_text("{")
-    bad = subprocess.run([*tool, str(paths[0]), str(junk)], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "cannot read a JSON result" in bad.stderr
+    assert main(["eval-images", "--compare", str(paths[0]), str(junk)]) == 2
+    assert "cannot read a JSON result" in capsys.readouterr().err
