@@ -121,8 +121,10 @@ def call_guarded(fn: Callable[[], T]) -> tuple[int, T | None]:
         return EXIT_INTERRUPTED, None
 
 
-def _run(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str], *, to_stderr: bool = False) -> int:
-    """Run a command's work; print its summary (to stderr when stdout carries the data)."""
+def run_and_report(fn: Callable[[], dict], as_json: bool, describe: Callable[[dict], str], *,
+                   to_stderr: bool = False) -> int:
+    """Run a command's work (:func:`call_guarded`); print its summary, one JSON line with ``as_json``
+    (to stderr when stdout carries the data); return the exit code."""
     rc, summary = call_guarded(fn)
     if rc == 0:
         print(json.dumps(summary) if as_json else describe(summary), file=sys.stderr if to_stderr else sys.stdout)
@@ -209,7 +211,7 @@ def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> i
     if args.output == "-" and args.recon == "-":
         print(f"{prog}: error: -o - and --recon - cannot share standard output", file=sys.stderr)
         return EXIT_USER_ERROR
-    return _run(work, args.json, lambda s: (
+    return run_and_report(work, args.json, lambda s: (
         f"{s['frames']} frames ({s['frame_types'][:40]}{'...' if len(s['frame_types']) > 40 else ''}) "
         f"{s['width']}x{s['height']} -> {args.output}: {s['bytes']} bytes, {s['bpp']:.4f} bpp, "
         f"PSNR RGB {s['psnr_rgb']:.2f} dB, YUV {s['psnr_yuv']:.2f} dB, {s['encode_fps']:.2f} fps"),
@@ -245,7 +247,7 @@ def decode_main(argv: Sequence[str] | None = None, *, prog: str = "decode", stor
             close()
         return report.summary()
 
-    return _run(work, args.json, lambda s: (
+    return run_and_report(work, args.json, lambda s: (
         f"{s['frames']} frames {s['width']}x{s['height']} -> {args.output} ({s['decode_fps']:.2f} fps"
         + ("" if "exact" not in s else ", bit-exact" if s["exact"] else
            f", NOT bit-exact in frames {s['inexact_frames'][:10]}") + ")"), to_stderr=_stdout_is_data(args))

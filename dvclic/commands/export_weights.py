@@ -7,10 +7,9 @@ stored values. The file is written atomically.
 
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
-from ..cli import ArgParser, call_guarded, quiet_third_party_warnings
+from ..cli import ArgParser, quiet_third_party_warnings, run_and_report
 from ..errors import InputError
 
 
@@ -35,12 +34,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "export-weights") -> 
         except OSError as exc:
             raise InputError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
 
-    rc, res = call_guarded(work)
-    if res is None:
-        return rc
-    if args.json:
-        print(json.dumps(res))
-    else:
-        print(f"{res['dest']}: {res['bytes'] / 1e6:.2f} MB, {res['storage']}, from {res['source_kind']}, "
-              f"sha256 {res['sha256'][:16]}…")
-    return 0
+    return run_and_report(work, args.json, lambda res: (
+        f"{res['dest']}: {res['bytes'] / 1e6:.2f} MB, {res['storage']}, from {res['source_kind']}, "
+        f"sha256 {res['sha256'][:16]}…"))

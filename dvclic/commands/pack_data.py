@@ -6,10 +6,9 @@ For a lent GPU machine, which receives at most 64 MiB with the working tree and 
 
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
-from ..cli import ArgParser, call_guarded, quiet_third_party_warnings
+from ..cli import ArgParser, quiet_third_party_warnings, run_and_report
 from ..errors import InputError
 
 
@@ -40,13 +39,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "pack-data") -> int:
         except OSError as exc:
             raise InputError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
 
-    rc, res = call_guarded(work)
-    if res is None:
-        return rc
-    if args.json:
-        print(json.dumps(res))
-    else:
+    def describe(res: dict) -> str:
         left = f"; left out: {', '.join(s['kind'] for s in res['left_out'])}" if res["left_out"] else ""
-        print(f"{res['dest']}: {res['patches']} patches of {res['candidates']} pictures, "
-              f"{res['bytes'] / 1e6:.1f} MB{left}")
-    return 0
+        return f"{res['dest']}: {res['patches']} patches of {res['candidates']} pictures, {res['bytes'] / 1e6:.1f} MB{left}"
+
+    return run_and_report(work, args.json, describe)
