@@ -33,7 +33,7 @@ def sample_frame():
 def test_shipped_weights_are_compact_and_self_describing(default):
     path = package_weights_dir() / DEFAULT_WEIGHTS
     assert path.stat().st_size < 10 * 2**20  # int8 kernels (tools/export_weights.py)
-    assert default.config.name == "dvc-dis"
+    assert default.config.name == "dvc-dis-8q"
     assert default.provenance.get("steps", 0) > 0  # made by tools/train.py
     assert default.provenance.get("storage") == "int8"
 
@@ -41,7 +41,7 @@ def test_shipped_weights_are_compact_and_self_describing(default):
 def test_default_model_config_names_the_default_weights_with_integer_entropy_parameters(default):
     from dvclic.store import ModelStore
 
-    loaded = ModelStore().for_config(REPO / "configs" / "models" / "dvc-dis.yaml")  # config and file agree
+    loaded = ModelStore().for_config(REPO / "configs" / "models" / "dvc-dis-8q.yaml")  # config and file agree
     assert loaded.path.name == DEFAULT_WEIGHTS
     codecs = (default.model.intra, default.model.pframe.motion_codec, default.model.pframe.residual_codec)
     assert [c.entropy.parameters for c in codecs] == ["integer"] * 3  # the same symbols on every machine

@@ -15,6 +15,7 @@ import torch
 import yaml
 from PIL import Image
 
+from dvclic.config import load_model_config
 from dvclic.errors import InputError
 from dvclic.store import ModelStore
 from dvclic.train.config import DataSpec, load_train_config, train_config_from_dict
@@ -100,7 +101,9 @@ def test_time_limit_stops_with_a_checkpoint_and_resume_goes_on(tmp_path, tiny_mo
 def test_gpu_window_config_is_the_default_model_in_bf16():
     cfg = load_train_config(REPO / "configs" / "train" / "gpu-window.yaml")
     assert cfg.amp and cfg.crop == 256 and cfg.batch_size >= 32 and 0 < cfg.time_limit_s <= 480
-    assert cfg.model == "configs/models/dvc-dis.yaml"
+    from dvclic.store import DEFAULT_WEIGHTS, ModelStore
+
+    assert load_model_config(REPO / cfg.model).name == ModelStore().load(DEFAULT_WEIGHTS).config.name
     assert [d.kind for d in cfg.data] == ["images"] and dict(cfg.data[0].params)["root"] == ".gpu/pack"
 
 
