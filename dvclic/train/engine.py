@@ -268,9 +268,10 @@ class Trainer:
         """The time limit has passed (on every rank alike: rank 0's clock decides)."""
         if self._deadline is None:
             return False
+        if self.dist.world == 1:
+            return time.monotonic() > self._deadline
         late = torch.tensor([time.monotonic() > self._deadline], dtype=torch.int32, device=self.dist.device)
-        if self.dist.world > 1:
-            dist.broadcast(late, src=0)
+        dist.broadcast(late, src=0)
         return bool(late.item())
 
     def _run_stage(self, stage: StageConfig) -> bool:
