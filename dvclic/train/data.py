@@ -157,6 +157,10 @@ class VimeoSeptuplets(EpochDataset):
     def __len__(self) -> int:
         return len(self.dirs)
 
+    def pictures(self) -> list[Path]:
+        """Still pictures of this source: the first, middle and last frame of each septuplet."""
+        return [d / f"im{k}.png" for d in self.dirs for k in (1, 4, 7)]
+
     def load_clip(self, index: int, g: torch.Generator) -> Tensor:
         if self.max_step == 1:  # the draw of the first releases, kept so their runs stay reproducible
             start, step = int(torch.randint(1, 8 - self.frames + 1, (1,), generator=g)), 1
@@ -183,6 +187,10 @@ class ImageFolder(EpochDataset):
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def pictures(self) -> list[Path]:
+        """Still pictures of this source: every image."""
+        return list(self.files)
 
     def load_clip(self, index: int, g: torch.Generator) -> Tensor:
         return load_rgb(self.files[index])[None]
@@ -215,6 +223,10 @@ class FrameFolders(EpochDataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def pictures(self) -> list[Path]:
+        """Still pictures of this source: the first frame of each clip start (every ``stride``-th frame)."""
+        return [files[start] for files, start in self.items]
 
     def load_clip(self, index: int, g: torch.Generator) -> Tensor:
         files, start = self.items[index]

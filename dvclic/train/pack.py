@@ -5,8 +5,9 @@ A lent GPU machine receives the working tree and at most 64 MiB in all, and reac
 config (``images``, ``frames`` and ``vimeo`` kinds; ``video`` sources are left out, since they need
 PyAV) into one folder of JPEG patches that the ``images`` data kind reads, under a byte budget:
 
-- the pictures of every source are listed, shuffled together with ``seed`` and taken in that order
-  until the budget is spent (one patch per picture, so every picture counts once);
+- the pictures of every source (each dataset's ``pictures()``: every image, the first frame of each
+  clip start, three frames of each Vimeo septuplet) are shuffled together with ``seed`` and taken in
+  that order until the budget is spent (one patch per picture, so every picture counts once);
 - each picture is shrunk by up to ``shrink`` (never below ``min_side`` on its short side), which
   removes most of the sources' JPEG/H.264 artefacts as the training recipe's random downscaling does,
   and a ``patch`` x ``patch`` window (smaller where the picture is) is cut at a seeded position;
@@ -30,38 +31,9 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import InputError
 from ..outputs import create_temp_dir
 from .config import DataSpec
-from .data import IMAGE_SUFFIXES
+from .engine import build_dataset
 
 PACKABLE_KINDS = ("images", "frames", "vimeo")
-
-
-def _pictures(spec: DataSpec) -> list[Path]:
-    """The picture files one data source trains on (one frame per clip start for frame sources)."""
-    p = dict(spec.params)
-    if spec.kind == "images":
-        root = Path(p["root"])
-        if not root.is_dir():
-            raise InputError(f"image folder not found: {root}")
-        return sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-    if spec.kind == "frames":
-        root = Path(p["root"])
-        if not root.is_dir():
-            raise InputError(f"frame folder not found: {root}")
-        stride = int(p.get("stride", 4))
-        out: list[Path] = []
-        for folder in [root] + sorted(d for d in root.iterdir() if d.is_dir()):
-            files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-            out += files[::stride]
-        return out
-    if spec.kind == "vimeo":
-        root = Path(p["root"])
-        split = p.get("split", "train")
-        listing = root / {"train": "sep_trainlist.txt", "test": "sep_testlist.txt"}.get(split, "")
-        if not listing.is_file():
-            raise InputError(f"Vimeo-90k list not found: {listing}")
-        names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip()]
-        return [root / "sequences" / n / f"im{k}.png" for n in names for k in (1, 4, 7)]
-    raise InputError(f"data kind {spec.kind!r} cannot be packed (packable: {', '.join(PACKABLE_KINDS)})")
 
 
 def _patch(path: Path, rng: random.Random, *, patch: int, shrink: float, min_side: int
@@ -94,7 +66,9 @@ def pack_pictures(specs: Sequence[DataSpec], dest: str | Path, *, max_bytes: int
     packable = [s for s in specs if s.kind in PACKABLE_KINDS]
     if not packable:
         raise InputError(f"no packable data source (packable kinds: {', '.join(PACKABLE_KINDS)})")
-    pictures = sorted({f for s in packable for f in _pictures(s)})
+    # The sources list their own pictures (the same files, exclusions and checks as in training).
+    sources = build_dataset(tuple(packable), frames=1, crop=min_side, seed=seed, train=False)
+    pictures = sorted({f for part in sources.datasets for f in part.pictures()})
     rng = random.Random(seed)
     rng.shuffle(pictures)
     dest.parent.mkdir(parents=True, exist_ok=True)
