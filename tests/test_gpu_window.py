@@ -98,6 +98,14 @@ def test_time_limit_stops_with_a_checkpoint_and_resume_goes_on(tmp_path, tiny_mo
     assert not go_on.stopped_early and go_on.global_step == 5
 
 
+@pytest.mark.parametrize("bad", [-1, "soon", float("nan"), float("inf")])
+def test_time_limit_must_be_a_finite_number_of_seconds(tiny_model_yaml, pack, bad):
+    from dvclic.config import ConfigError
+
+    with pytest.raises(ConfigError, match="time_limit_s"):
+        train_config_from_dict(_tiny_train(tiny_model_yaml, pack, time_limit_s=bad))
+
+
 def test_gpu_window_config_is_the_default_model_in_bf16():
     cfg = load_train_config(REPO / "configs" / "train" / "gpu-window.yaml")
     assert cfg.amp and cfg.crop == 256 and cfg.batch_size >= 32 and 0 < cfg.time_limit_s <= 480
