@@ -163,6 +163,41 @@ def test_init_copies_the_networks_and_allows_another_estimator(tmp_path, tiny_mo
         init_from_weights(build_model(model_config_from_dict(wider, "wider")), tiny_weights)
 
 
+def test_init_part_joins_parts_of_two_runs(tmp_path, tiny_model_config, tiny_weights):
+    """--init-part PART=W: that part comes from W, every other part from --init; both recorded."""
+    from dvclic.checkpoint import load_weights, save_weights
+    from dvclic.config import model_config_from_dict
+    from dvclic.model import build_model
+    from dvclic.train.engine import init_parts_from_weights
+
+    torch.manual_seed(2)
+    other_path = tmp_path / "other.pt"
+    save_weights(build_model(tiny_model_config), tiny_model_config, other_path, provenance={"steps": 7})
+    base, other = load_weights(tiny_weights).model, load_weights(other_path).model
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump(tiny_model_config.to_dict()))
+    cfg = train_config_from_dict(tiny_train_dict(p, steps=1))
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", init=str(tiny_weights),
+                      init_parts={"intra": str(other_path), "mc_net": str(other_path)})
+    got = trainer.model.state_dict()
+    for k, v in got.items():
+        if k.endswith(".bound"):
+            continue
+        src = other if k.startswith(("intra.", "pframe.mc_net.")) else base
+        assert torch.equal(v, src.state_dict()[k]), k
+    assert any(not torch.equal(base.state_dict()[k], other.state_dict()[k])  # the test can tell them apart
+               for k in got if k.startswith("intra.") and not k.endswith(".bound"))
+    assert trainer.init_source["source"] == tiny_weights.name
+    assert trainer.init_source["parts"]["intra"]["source"] == "other.pt"
+    assert trainer.init_source["parts"]["mc_net"]["steps"] == 7
+    with pytest.raises(InputError, match="no part 'decoder'"):
+        init_parts_from_weights(build_model(tiny_model_config), {"decoder": tiny_weights})
+    wider = model_config_from_dict(tiny_model_config.to_dict() | {"intra": {"codec": "hyperprior", "N": 16, "M": 32}})
+    with pytest.raises(InputError, match="does not fit"):
+        init_parts_from_weights(build_model(wider), {"intra": tiny_weights})
+    init_parts_from_weights(build_model(wider), {"residual_codec": tiny_weights})  # other parts may differ
+
+
 def test_init_maps_quality_gains_by_lambda(tiny_model_config, tiny_weights):
     """A model with another λ ladder: shared λs keep their gains, new ones are log-λ extrapolations."""
     from dvclic.checkpoint import load_weights

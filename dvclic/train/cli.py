@@ -19,6 +19,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "train") -> int:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from the networks of a weights file or checkpoint (fresh optimizers, stage 1)")
+    p.add_argument("--init-part", metavar="PART=WEIGHTS", action="append", default=[],
+                   help="after --init, take one part (intra, estimator, motion_codec, mc_net, residual_codec) "
+                        "from another weights file or checkpoint; repeatable")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch intra-op threads (CPU)")
     args = p.parse_args(argv)
@@ -36,7 +39,18 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "train") -> int:
             cfg = replace(cfg, model=args.model, raw=MappingProxyType({**cfg.raw, "model": args.model}))
         if args.init and args.resume:
             raise DvclicError("--init and --resume exclude each other (--resume continues OUT/last.pt)")
-        weights = Trainer(cfg, args.out, device=args.device, init=args.init).run(resume=args.resume)
+        parts = {}
+        for item in args.init_part:
+            part, sep, source = item.partition("=")
+            if not sep or not part or not source:
+                raise DvclicError(f"--init-part {item}: expected PART=WEIGHTS")
+            if part in parts:
+                raise DvclicError(f"--init-part {item}: {part} is named twice")
+            parts[part] = source
+        if parts and args.resume:
+            raise DvclicError("--init-part and --resume exclude each other (--resume continues OUT/last.pt)")
+        weights = Trainer(cfg, args.out, device=args.device, init=args.init,
+                          init_parts=parts).run(resume=args.resume)
     except DvclicError as exc:
         print(f"error: {flag_error(exc)}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -181,11 +181,48 @@ def init_from_weights(model: VideoCodecModel, source: str | Path, lambdas: Seque
     return out
 
 
+def init_parts_from_weights(model: VideoCodecModel, parts: Mapping[str, str | Path],
+                            lambdas: Sequence[float] | None = None) -> dict[str, dict[str, Any]]:
+    """Replace single parts of ``model`` (``--init-part PART=WEIGHTS``) by those of other files.
+
+    Runs that trained different parts from the same weights (e.g. the intra codec on one core and
+    the motion codec on another) are joined this way. Each named part (``intra``, ``estimator``,
+    ``motion_codec``, ``mc_net``, ``residual_codec``) must have the same architecture in the
+    source; its quality gains are mapped by λ as with ``--init``. Returns each part's provenance.
+    """
+    modules = _parts(model)
+    prefix = {id(m): name for name, m in model.named_modules()}
+    out: dict[str, dict[str, Any]] = {}
+    for part, source in parts.items():
+        if part not in modules:
+            raise InputError(f"--init-part {part}={source}: no part {part!r} (parts: {', '.join(modules)})")
+        loaded = ModelStore().load(source, checkpoints=True)
+        src_cfg, provenance = loaded.config, loaded.provenance
+        head = prefix[id(modules[part])] + "."
+        state = {k[len(head):]: v for k, v in loaded.model.state_dict().items()
+                 if k.startswith(head) and not is_constant_bound(k)}
+        if not state and any(True for _ in modules[part].parameters()):
+            raise InputError(f"--init-part {part}={source}: the source has no {part}")
+        if lambdas is not None and [float(v) for v in lambdas] != [float(v) for v in src_cfg.lambdas]:
+            _remap_qualities(state, src_cfg.lambdas, lambdas)
+        try:
+            result = modules[part].load_state_dict(state, strict=False)
+        except RuntimeError as exc:
+            raise InputError(f"--init-part {part}={source}: the part does not fit this model config "
+                             f"({str(exc).splitlines()[-1].strip()})") from None
+        stray = [k for k in (*result.missing_keys, *result.unexpected_keys) if not is_constant_bound(head + k)]
+        if stray:
+            raise InputError(f"--init-part {part}={source}: the part does not fit this model config ({stray[0]} ...)")
+        out[part] = {"source": Path(source).name, "kind": loaded.kind, "config": src_cfg.name,
+                     "steps": provenance.get("steps"), "init": provenance.get("init")}
+    return out
+
+
 class Trainer:
     """Runs a TrainConfig's stages; see the module docstring."""
 
     def __init__(self, cfg: TrainConfig, out_dir: str | Path, *, device: str = "auto",
-                 init: str | Path | None = None) -> None:
+                 init: str | Path | None = None, init_parts: Mapping[str, str | Path] | None = None) -> None:
         self.cfg = cfg
         self.out = Path(out_dir)
         self.dist = init_distributed(device)
@@ -194,6 +231,9 @@ class Trainer:
         self.model = build_model(self.model_cfg)
         self.init_source = (None if init is None
                             else init_from_weights(self.model, init, lambdas=self.model_cfg.lambdas))
+        if init_parts:
+            parts = init_parts_from_weights(self.model, init_parts, lambdas=self.model_cfg.lambdas)
+            self.init_source = {**(self.init_source or {}), "parts": parts}
         self.model.to(self.dist.device)
         self.lambdas = torch.tensor(self.model_cfg.lambdas, device=self.dist.device)
         self.stage_idx = 0
