@@ -169,6 +169,9 @@ def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> i
     p.add_argument("--quality", type=int, help="quality index 0 (lowest rate) .. num_qualities-1")
     p.add_argument("--frames", type=int, help="encode at most N frames")
     p.add_argument("--intra-period", type=int, help="I-frame every P frames; -1: first frame only")
+    p.add_argument("--intra-offset", type=int,
+                   help="code the intra period's I-frames this many qualities higher (capped at the highest; "
+                        "default 0)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="encode-time latent refinement steps for I-frames and residuals (SGA; LOF for "
                         "codecs with a context model; 0: off)")
@@ -193,7 +196,8 @@ def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> i
         from .api import encode_file
 
         params = coding_params(quality=args.quality, frames=args.frames, intra_period=args.intra_period,
-                               refine_steps=args.refine_steps, modes=args.modes, profile=args.profile)
+                               refine_steps=args.refine_steps, modes=args.modes, profile=args.profile,
+                               intra_offset=args.intra_offset)
         update, close = _progress_bar("encode", sys.stderr.isatty())
         refine_update, refine_close = _progress_bar("refine", sys.stderr.isatty() and args.refine_steps > 0)
         try:

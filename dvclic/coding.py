@@ -47,6 +47,7 @@ class FrameStats:
     modes: str = ""
     skipped_blocks: int = 0
     exact: bool | None = None
+    quality: int | None = None  # the quality the frame unit carries
 
 
 @dataclass
@@ -158,7 +159,7 @@ def encode(loaded: LoadedWeights, source: VideoSource, sink: BinaryIO, params: C
     compress = make_compressor(p.refine_steps, cfg.lambdas, profile=p.profile, progress=refine_progress)
     encoder = SequenceEncoder(model, quality=p.quality, intra_period=p.intra_period,
                               output_size=(info.height, info.width), bit_depth=info.bit_depth,
-                              refine=compress, modes=p.mode_set, header=header)
+                              refine=compress, modes=p.mode_set, header=header, intra_offset=p.intra_offset)
     report = CodingReport(0, info.width, info.height, 0, "", "encode_fps", 0.0, cfg.name, p.quality,
                           p.intra_period, str(dev))
     total = info.frame_count if p.frames is None or info.frame_count is None else min(p.frames, info.frame_count)
@@ -177,7 +178,8 @@ def encode(loaded: LoadedWeights, source: VideoSource, sink: BinaryIO, params: C
         report.per_frame.append(FrameStats(
             FRAME_TYPE_CHARS[enc.unit.frame_type], n, enc.intra_bytes, enc.motion_bytes, enc.residual_bytes,
             psnr_rgb(x_hat.cpu(), rgb.cpu()), psnr_yuv(enc.yuv, yuv),
-            modes=mode_label(enc.unit.frame_type, enc.unit.modes), skipped_blocks=enc.skipped_blocks))
+            modes=mode_label(enc.unit.frame_type, enc.unit.modes), skipped_blocks=enc.skipped_blocks,
+            quality=enc.unit.quality))
         if progress:
             progress(len(report.per_frame), total)
     if not report.per_frame:
@@ -226,7 +228,8 @@ def decode(store: ModelStore, stream: BinaryIO, open_sink: Callable[[VideoInfo],
                                      "frame differs from the encoder's reconstruction (--strict)")
             writer.write(dec.yuv)
             report.per_frame.append(FrameStats(FRAME_TYPE_CHARS[unit.frame_type], unit.num_bytes,
-                                               modes=mode_label(unit.frame_type, unit.modes), exact=dec.exact))
+                                               modes=mode_label(unit.frame_type, unit.modes), exact=dec.exact,
+                                               quality=unit.quality))
             if progress:
                 progress(len(report.per_frame), total)
     elapsed = time.perf_counter() - start

@@ -47,7 +47,9 @@ class CodingParams:
     frames: code at most this many frames (None: all); refine_steps: encode-time SGA/LOF steps
     for I-frames and residuals (0: off); modes: the P-frame candidates (``dvclic.rdo.MODE_NAMES``,
     comma list); profile: the entropy-model profile of codecs that have one (``msp``: the number
-    of decoding passes; None: the codec's default).
+    of decoding passes; None: the codec's default); intra_offset: the I-frames that the intra
+    period places are coded this many qualities higher than ``quality`` (capped at the highest),
+    a quality offset by GOP position (the P-frames predict from a better reference).
     """
 
     quality: int | None = None
@@ -56,6 +58,7 @@ class CodingParams:
     refine_steps: int = 0
     modes: str = DEFAULT_MODES
     profile: int | None = None
+    intra_offset: int = 0
 
     def __post_init__(self) -> None:
         if self.quality is not None and self.quality < 0:
@@ -66,6 +69,8 @@ class CodingParams:
             raise ParameterError("frames", f"must be >= 1, got {self.frames}")
         if self.refine_steps < 0:
             raise ParameterError("refine_steps", f"must be >= 0, got {self.refine_steps}")
+        if self.intra_offset < 0:
+            raise ParameterError("intra_offset", f"must be >= 0, got {self.intra_offset}")
         if self.profile is not None and self.profile < 1:
             raise ParameterError("profile", f"must be >= 1, got {self.profile}")
         try:

@@ -80,16 +80,21 @@ class SequenceEncoder:
     """Codes frames one at a time; call :meth:`encode` in display order.
 
     lmbda: the rate-distortion trade-off of the mode decisions (default: the
-    model's training lambda for ``quality``). output_size / bit_depth: the frame as
+    model's training lambda for ``quality``). intra_offset: the I-frames that the intra period
+    places are coded ``intra_offset`` qualities higher (capped at the model's highest), a quality
+    offset by position in the GOP; every frame unit carries its quality, so the decoder needs
+    nothing more. output_size / bit_depth: the frame as
     written (for the reconstruction hash); None = the padded size.
     """
 
     def __init__(self, model: VideoCodecModel, *, quality: int, intra_period: int, lmbda: float | None = None,
                  output_size: tuple[int, int] | None = None, bit_depth: int = 8,
                  refine: ImageCompressor | None = None, modes: ModeSet = ModeSet(),
-                 header: SequenceHeader | None = None) -> None:
-        if not 0 <= quality < model.num_qualities or not valid_intra_period(intra_period):
-            raise ValueError(f"quality {quality} or intra period {intra_period} out of range (check them with "
+                 header: SequenceHeader | None = None, intra_offset: int = 0) -> None:
+        if (not 0 <= quality < model.num_qualities or not valid_intra_period(intra_period)
+                or intra_offset < 0):
+            raise ValueError(f"quality {quality}, intra period {intra_period} or intra offset {intra_offset} out "
+                             "of range (check them with "
                              "dvclic.params.CodingParams)")
         self.model = model
         self.quality = quality
@@ -97,6 +102,7 @@ class SequenceEncoder:
         if lmbda is None and len(model.lambdas) <= quality:
             raise ValueError("the model has no lambda for this quality; pass lmbda")
         self.lmbda = model.lambdas[quality] if lmbda is None else lmbda
+        self.intra_quality = min(quality + intra_offset, model.num_qualities - 1)
         self.output_size = output_size
         self.bit_depth = bit_depth
         self.modes = modes
@@ -109,6 +115,7 @@ class SequenceEncoder:
     def encode(self, x: Tensor) -> EncodedFrame:
         q = self.quality
         if is_intra(self._index, self.intra_period):
+            q = self.intra_quality  # the I-frame's RD cost is not compared with anything: λ stays
             choice = code_intra(self.model.intra, x, q, self._compress, self.lmbda)
         else:
             choice = choose_pframe(self.model.pframe, self.model.intra, x, self._ref, q, lmbda=self.lmbda,

@@ -43,6 +43,8 @@ def build_parser(prog: str = "eval") -> argparse.ArgumentParser:
     p.add_argument("--intra-period", type=int, default=12, help="I-frame period, also the anchors' keyint; -1: first only")
     p.add_argument("--modes", default="mc,warp,zero,skip,intra",
                    help="dvclic's P-frame candidates, chosen per frame by R-D cost (as tools/encode.py --modes)")
+    p.add_argument("--intra-offset", type=int, default=0,
+                   help="dvclic codes the intra period's I-frames this many qualities higher (as tools/encode.py)")
     p.add_argument("--qualities", type=int, nargs="+", help="dvclic quality indices (default: all)")
     p.add_argument("--anchors", type=_names, default=("x264", "x265"),
                    help="comma list from x264,x265,svtav1, or 'none' (default: x264,x265)")
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "eval") -> int:
     options = EvalOptions(
         dataset=args.dataset, root=args.root, out=args.out, configs=tuple(configs), weights=args.weights,
         frames=args.frames, sequences=tuple(args.sequences) if args.sequences else None, intra_period=args.intra_period,
-        modes=args.modes,
+        modes=args.modes, intra_offset=args.intra_offset,
         qualities=tuple(args.qualities) if args.qualities else None, anchors=args.anchors, presets=args.preset,
         crfs=tuple(args.crf) if args.crf else None, crop=args.crop, device=args.device, workers=args.workers, threads=args.threads,
         progress=sys.stderr.isatty(), command=tuple(command),

@@ -59,7 +59,8 @@ def first_difference(a: Path, b: Path, frame_bytes: int) -> int | None:
 
 def measure_learned_point(clip: SourceClip, model: ModelEntry, *, quality: int, intra_period: int, device: str,
                           bitstream: Path, scratch: Path, raw_input: Path,
-                          modes: str = DEFAULT_MODES, store: ModelStore | None = None) -> RDPoint:
+                          modes: str = DEFAULT_MODES, intra_offset: int = 0,
+                          store: ModelStore | None = None) -> RDPoint:
     """Code ``clip`` (read from ``raw_input``, which holds exactly its pictures) at ``quality``.
 
     Writes the ``.dvc`` file to ``bitstream`` (kept) and two YUV files under ``scratch`` (removed).
@@ -74,7 +75,8 @@ def measure_learned_point(clip: SourceClip, model: ModelEntry, *, quality: int, 
     enc_yuv, dec_yuv = scratch / "encoder_recon.yuv", scratch / "decoded.yuv"
     what = f"{model.label} quality {quality}"
     try:
-        params = CodingParams(quality=quality, frames=clip.frames, intra_period=intra_period, modes=modes)
+        params = CodingParams(quality=quality, frames=clip.frames, intra_period=intra_period, modes=modes,
+                              intra_offset=intra_offset)
         enc = encode_file(raw_input, bitstream, params=params, store=store, config=model.config,
                           weights=model.weights, size=(width, height), fps=clip.fps, bit_depth=clip.bit_depth,
                           reconstruction_path=enc_yuv)

@@ -30,6 +30,7 @@ class EvalOptions:
     sequences: evaluate only these manifest sequences (None: all of them).
     intra_period: I-frame period for dvclic and keyint for the anchors (>= 1, or -1: first only).
     modes: the P-frame candidates dvclic's encoder chooses from (``dvclic.rdo.MODE_NAMES``).
+    intra_offset: dvclic codes the intra period's I-frames this many qualities higher.
     qualities: dvclic quality indices (None: all of each model's).
     anchors: anchor families (``x264``, ``x265``, ``svtav1``); presets: one label per family and preset.
     crfs: CRFs for every anchor (None: each family's defaults).
@@ -48,6 +49,7 @@ class EvalOptions:
     sequences: tuple[str, ...] | None = None
     intra_period: int = 12
     modes: str = DEFAULT_MODES
+    intra_offset: int = 0
     qualities: tuple[int, ...] | None = None
     anchors: tuple[str, ...] = ("x264", "x265")
     presets: tuple[str, ...] = ("medium",)
@@ -100,7 +102,7 @@ def resolve_model(store: ModelStore, config: str | None, weights: str | None) ->
 
 def _check_options(opt: EvalOptions) -> None:
     try:
-        CodingParams(frames=opt.frames, intra_period=opt.intra_period, modes=opt.modes)
+        CodingParams(frames=opt.frames, intra_period=opt.intra_period, modes=opt.modes, intra_offset=opt.intra_offset)
     except ParameterError as exc:
         raise ParameterError(exc.name, exc.problem + (" (or 'all')" if exc.name == "frames" else "")) from None
     if opt.workers < 1:

@@ -62,6 +62,7 @@ class SequenceJob:
     anchors: tuple[AnchorSpec, ...]
     intra_period: int
     modes: str
+    intra_offset: int
     device: str
     out: Path
     sequence_key: dict[str, Any]
@@ -108,7 +109,7 @@ def run_sequence(job: SequenceJob, progress: Callable[[str], None] | None = None
             for q in job.qualities[model.label]:
                 key = {**job.sequence_key, "kind": "dvclic", "weights_sha256": model.sha256,
                        "model_config": model.config_dict, "quality": q, "intra_period": job.intra_period, "modes": job.modes,
-                       "device": job.device}
+                       "intra_offset": job.intra_offset, "device": job.device}
                 path = cache_path(job.out / "cache", job.name, model.label, f"q{q}")
                 point = load_point(path, key)
                 if point is None:
@@ -117,6 +118,7 @@ def run_sequence(job: SequenceJob, progress: Callable[[str], None] | None = None
                     bitstream = job.out / "bitstreams" / safe_name(job.name) / safe_name(model.label) / f"q{q}.dvc"
                     bitstream.parent.mkdir(parents=True, exist_ok=True)
                     point = measure_learned_point(clip, model, quality=q, intra_period=job.intra_period, modes=job.modes,
+                                                  intra_offset=job.intra_offset,
                                                   device=job.device, bitstream=bitstream, scratch=scratch,
                                                   raw_input=raw_input, store=store)
                     save_point(path, key, point)
@@ -223,6 +225,7 @@ def evaluate(opt: EvalOptions) -> EvalOutcome:
                    "crop": opt.crop}
         jobs.append(SequenceJob(name=s.spec.name, clip=clip, models=plan.models, qualities=plan.qualities,
                                 anchors=plan.anchors, intra_period=opt.intra_period, modes=opt.modes,
+                                intra_offset=opt.intra_offset,
                                 device=plan.device, out=out,
                                 sequence_key=seq_key, library_key=library_key))
 
