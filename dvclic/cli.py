@@ -171,7 +171,7 @@ def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> i
     p.add_argument("--intra-period", type=int, help="I-frame every P frames; -1: first frame only")
     p.add_argument("--intra-offset", type=int,
                    help="code the intra period's I-frames this many qualities higher (capped at the highest; "
-                        "default 0)")
+                        "default: the model config's)")
     p.add_argument("--refine-steps", type=int, default=0,
                    help="encode-time latent refinement steps for I-frames and residuals (SGA; LOF for "
                         "codecs with a context model; 0: off)")

@@ -147,7 +147,7 @@ def encode(loaded: LoadedWeights, source: VideoSource, sink: BinaryIO, params: C
     exactly (the caller closes it). ``sink`` is never sought; the caller owns and closes it.
     """
     model, cfg = loaded.model, loaded.config
-    p = params.for_model(model.num_qualities, cfg.intra_period)
+    p = params.for_model(model.num_qualities, cfg.intra_period, cfg.intra_offset)
     dev = model_device(loaded)
     info = source.info
     header = SequenceHeader(

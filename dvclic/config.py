@@ -7,6 +7,7 @@ motion estimator, with their constructor arguments::
     num_qualities: 4
     lambdas: [256, 512, 1024, 2048]   # training lambda per quality: lambda * MSE([0,1]) + bpp
     intra_period: 12                # default GOP; -1 = first frame only
+    intra_offset: 0                 # default: the GOP's I-frames this many qualities higher
     weights: dvc-hyperprior.pt      # default weights (package dvclic/weights/ or a path)
     intra:    {codec: hyperprior, N: 96, M: 128}
     motion:   {codec: hyperprior, N: 64, M: 96}
@@ -57,6 +58,7 @@ class ModelConfig:
     num_qualities: int = 4
     lambdas: tuple[float, ...] = (256.0, 512.0, 1024.0, 2048.0)
     intra_period: int = 12
+    intra_offset: int = 0
     weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,12 +77,14 @@ class ModelConfig:
             "estimator": spec(self.estimator, "name"),
             "motion_compensation": {"channels": self.mc_channels},
         }
+        if self.intra_offset:  # written only when set, so earlier files' configs read the same
+            out["intra_offset"] = self.intra_offset
         if self.weights is not None:
             out["weights"] = self.weights
         return out
 
 
-_TOP_KEYS = {"name", "num_qualities", "lambdas", "intra_period", "weights", "intra", "motion", "residual",
+_TOP_KEYS = {"name", "num_qualities", "lambdas", "intra_period", "intra_offset", "weights", "intra", "motion", "residual",
              "estimator", "motion_compensation"}
 
 
@@ -114,6 +118,9 @@ def model_config_from_dict(raw: Any, source: str = "<dict>") -> ModelConfig:
     intra_period = int(raw.get("intra_period", 12))
     if not valid_intra_period(intra_period):
         raise ConfigError(f"{source}: intra_period must be >= 1 or -1, got {intra_period}")
+    intra_offset = raw.get("intra_offset", 0)
+    if not isinstance(intra_offset, int) or isinstance(intra_offset, bool) or intra_offset < 0:
+        raise ConfigError(f"{source}: intra_offset must be an integer >= 0, got {intra_offset!r}")
     num_qualities = int(raw.get("num_qualities", 4))
     lambdas = tuple(float(v) for v in raw.get("lambdas", (256.0, 512.0, 1024.0, 2048.0)))
     if len(lambdas) != num_qualities or any(v <= 0 for v in lambdas):
@@ -128,6 +135,7 @@ def model_config_from_dict(raw: Any, source: str = "<dict>") -> ModelConfig:
         mc_channels=int(mc.get("channels", 32)),
         num_qualities=num_qualities,
         intra_period=intra_period,
+        intra_offset=intra_offset,
         weights=raw.get("weights"),
     )
 

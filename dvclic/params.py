@@ -49,7 +49,8 @@ class CodingParams:
     comma list); profile: the entropy-model profile of codecs that have one (``msp``: the number
     of decoding passes; None: the codec's default); intra_offset: the I-frames that the intra
     period places are coded this many qualities higher than ``quality`` (capped at the highest),
-    a quality offset by GOP position (the P-frames predict from a better reference).
+    a quality offset by GOP position (the P-frames predict from a better reference; None: the
+    model config's).
     """
 
     quality: int | None = None
@@ -58,7 +59,7 @@ class CodingParams:
     refine_steps: int = 0
     modes: str = DEFAULT_MODES
     profile: int | None = None
-    intra_offset: int = 0
+    intra_offset: int | None = None
 
     def __post_init__(self) -> None:
         if self.quality is not None and self.quality < 0:
@@ -69,7 +70,7 @@ class CodingParams:
             raise ParameterError("frames", f"must be >= 1, got {self.frames}")
         if self.refine_steps < 0:
             raise ParameterError("refine_steps", f"must be >= 0, got {self.refine_steps}")
-        if self.intra_offset < 0:
+        if self.intra_offset is not None and self.intra_offset < 0:
             raise ParameterError("intra_offset", f"must be >= 0, got {self.intra_offset}")
         if self.profile is not None and self.profile < 1:
             raise ParameterError("profile", f"must be >= 1, got {self.profile}")
@@ -82,9 +83,11 @@ class CodingParams:
     def mode_set(self) -> ModeSet:
         return ModeSet.parse(self.modes)
 
-    def for_model(self, num_qualities: int, intra_period: int) -> CodingParams:
+    def for_model(self, num_qualities: int, intra_period: int, intra_offset: int = 0) -> CodingParams:
         """These parameters with the model's defaults filled in (``quality``: the middle one,
-        ``intra_period``: the model config's) and checked against its ``num_qualities``."""
+        ``intra_period`` and ``intra_offset``: the model config's) and checked against its
+        ``num_qualities``."""
         quality = default_quality(num_qualities) if self.quality is None else self.quality
         return replace(self, quality=check_quality(quality, num_qualities),
-                       intra_period=intra_period if self.intra_period is None else self.intra_period)
+                       intra_period=intra_period if self.intra_period is None else self.intra_period,
+                       intra_offset=intra_offset if self.intra_offset is None else self.intra_offset)

@@ -43,8 +43,9 @@ def build_parser(prog: str = "eval") -> argparse.ArgumentParser:
     p.add_argument("--intra-period", type=int, default=12, help="I-frame period, also the anchors' keyint; -1: first only")
     p.add_argument("--modes", default="mc,warp,zero,skip,intra",
                    help="dvclic's P-frame candidates, chosen per frame by R-D cost (as tools/encode.py --modes)")
-    p.add_argument("--intra-offset", type=int, default=0,
-                   help="dvclic codes the intra period's I-frames this many qualities higher (as tools/encode.py)")
+    p.add_argument("--intra-offset", type=int,
+                   help="dvclic codes the intra period's I-frames this many qualities higher (as tools/encode.py; "
+                        "default: the model config's)")
     p.add_argument("--qualities", type=int, nargs="+", help="dvclic quality indices (default: all)")
     p.add_argument("--anchors", type=_names, default=("x264", "x265"),
                    help="comma list from x264,x265,svtav1, or 'none' (default: x264,x265)")

@@ -59,7 +59,7 @@ def first_difference(a: Path, b: Path, frame_bytes: int) -> int | None:
 
 def measure_learned_point(clip: SourceClip, model: ModelEntry, *, quality: int, intra_period: int, device: str,
                           bitstream: Path, scratch: Path, raw_input: Path,
-                          modes: str = DEFAULT_MODES, intra_offset: int = 0,
+                          modes: str = DEFAULT_MODES, intra_offset: int | None = None,
                           store: ModelStore | None = None) -> RDPoint:
     """Code ``clip`` (read from ``raw_input``, which holds exactly its pictures) at ``quality``.
 

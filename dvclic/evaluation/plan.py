@@ -30,7 +30,8 @@ class EvalOptions:
     sequences: evaluate only these manifest sequences (None: all of them).
     intra_period: I-frame period for dvclic and keyint for the anchors (>= 1, or -1: first only).
     modes: the P-frame candidates dvclic's encoder chooses from (``dvclic.rdo.MODE_NAMES``).
-    intra_offset: dvclic codes the intra period's I-frames this many qualities higher.
+    intra_offset: dvclic codes the intra period's I-frames this many qualities higher (None: each
+        model config's).
     qualities: dvclic quality indices (None: all of each model's).
     anchors: anchor families (``x264``, ``x265``, ``svtav1``); presets: one label per family and preset.
     crfs: CRFs for every anchor (None: each family's defaults).
@@ -49,7 +50,7 @@ class EvalOptions:
     sequences: tuple[str, ...] | None = None
     intra_period: int = 12
     modes: str = DEFAULT_MODES
-    intra_offset: int = 0
+    intra_offset: int | None = None
     qualities: tuple[int, ...] | None = None
     anchors: tuple[str, ...] = ("x264", "x265")
     presets: tuple[str, ...] = ("medium",)

@@ -75,7 +75,7 @@ def protocol_record(plan: Plan) -> dict[str, Any]:
         "frames_rule": "at most N frames per sequence from the first; shorter sequences use all of theirs",
         "intra_period": opt.intra_period,
         "dvclic_modes": opt.modes,
-        "dvclic_intra_offset": opt.intra_offset,
+        "dvclic_intra_offset": "each model config's" if opt.intra_offset is None else opt.intra_offset,
         "picture_handling": handling,
         "device": device,
         "workers": opt.workers,

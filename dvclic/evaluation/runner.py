@@ -62,7 +62,7 @@ class SequenceJob:
     anchors: tuple[AnchorSpec, ...]
     intra_period: int
     modes: str
-    intra_offset: int
+    intra_offset: int | None
     device: str
     out: Path
     sequence_key: dict[str, Any]
