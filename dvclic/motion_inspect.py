@@ -31,7 +31,7 @@ from .color import yuv420_to_rgb
 from .errors import InputError
 from .model import VideoCodecModel
 from .params import ParameterError, check_quality
-from .rdo import ModeSet, choose_pframe, mode_label
+from .rdo import ModeSet, choose_pframe, code_motion, mode_label
 from .video import open_video
 from .video.padding import pad_to_multiple
 
@@ -66,10 +66,11 @@ def inspect_motion(model: VideoCodecModel, video: str, *, frames: int = 9, quali
         for yuv in src:
             cur = pad_to_multiple(yuv420_to_rgb(yuv), model.size_multiple)
             if ref is not None:
-                motion = pf.code_motion(cur, ref, quality)
-                flow, flow_hat = motion.flow, motion.flow_hat
+                coded_motion = code_motion(pf, cur, ref, quality)  # coded once, shared with the mode decision
+                flow, flow_hat = coded_motion[0].flow, coded_motion[0].flow_hat
                 warped_dec, mc = pf.predict(ref, flow_hat)
-                choice = choose_pframe(pf, model.intra, cur, ref, quality, lmbda=lmbda, modes=modes)
+                choice = choose_pframe(pf, model.intra, cur, ref, quality, lmbda=lmbda, modes=modes,
+                                       motion=coded_motion if modes.mc or modes.warp else None)
                 coded = choice.coded_p if choice.frame_type != FRAME_I else None
                 pred = coded.pred if coded is not None else choice.x_hat
                 row = {

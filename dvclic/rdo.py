@@ -145,15 +145,25 @@ def block_skip_decision(pf: PFrameCodec, x: Tensor, best: Choice, quality: int, 
     return skip if bool(skip.any()) else None
 
 
+def code_motion(pf: PFrameCodec, x: Tensor, ref: Tensor, quality: int) -> tuple[CodedMotion, "hashlib._Hash"]:
+    """The frame's estimated and coded motion, with the symbol digest the candidates continue."""
+    digest = symbols_digest()
+    return pf.code_motion(x, ref, quality, coder=SafeAns(digest=digest)), digest
+
+
 @torch.no_grad()
 def choose_pframe(pf: PFrameCodec, intra, x: Tensor, ref: Tensor, quality: int, *, lmbda: float,  # noqa: ANN001
-                  modes: ModeSet, compress: ImageCompressor = plain_compress) -> Choice:
-    """Code every allowed candidate for ``x`` (1 x 3 x H x W) and return the cheapest."""
+                  modes: ModeSet, compress: ImageCompressor = plain_compress,
+                  motion: tuple[CodedMotion, "hashlib._Hash"] | None = None) -> Choice:
+    """Code every allowed candidate for ``x`` (1 x 3 x H x W) and return the cheapest.
+
+    ``motion``: the frame's coded motion and the digest its symbols went through (from
+    :func:`code_motion`), when the caller has coded it already.
+    """
     motions: dict[bool, tuple[CodedMotion, "hashlib._Hash"]] = {}  # zero_motion -> (motion, its digest)
     candidates: list[Choice] = []
     if modes.mc or modes.warp:
-        digest = symbols_digest()
-        motions[False] = (pf.code_motion(x, ref, quality, coder=SafeAns(digest=digest)), digest)
+        motions[False] = motion or code_motion(pf, x, ref, quality)
         for use_mc in [m for m, on in ((True, modes.mc), (False, modes.warp)) if on]:
             candidates.append(_code_p(pf, x, ref, quality, PMode(use_mc=use_mc), *motions[False], compress, lmbda))
     if modes.zero:
