@@ -189,6 +189,7 @@ def test_init_part_joins_parts_of_two_runs(tmp_path, tiny_model_config, tiny_wei
                for k in got if k.startswith("intra.") and not k.endswith(".bound"))
     assert trainer.init_source["source"] == tiny_weights.name
     assert trainer.init_source["parts"]["intra"]["source"] == "other.pt"
+    assert trainer.init_source["parts"]["intra"]["path"] == str(other_path)  # the path as given
     assert trainer.init_source["parts"]["mc_net"]["steps"] == 7
     with pytest.raises(InputError, match="no part 'decoder'"):
         init_parts_from_weights(build_model(tiny_model_config), {"decoder": tiny_weights})

@@ -172,7 +172,7 @@ def init_from_weights(model: VideoCodecModel, source: str | Path, lambdas: Seque
              if not k.startswith("pframe.estimator.") and not is_constant_bound(k) and ".entropy.context." not in k]
     if stray:
         raise InputError(f"--init {source}: networks do not fit this model config ({stray[0]} ...)")
-    out = {"source": Path(source).name, "kind": kind, "config": src_cfg.name,
+    out = {"source": Path(source).name, "path": str(source), "kind": kind, "config": src_cfg.name,
            "steps": provenance.get("steps"), "init": provenance.get("init")}
     if fresh:
         out["fresh"] = fresh
@@ -213,7 +213,7 @@ def init_parts_from_weights(model: VideoCodecModel, parts: Mapping[str, str | Pa
         stray = [k for k in (*result.missing_keys, *result.unexpected_keys) if not is_constant_bound(head + k)]
         if stray:
             raise InputError(f"--init-part {part}={source}: the part does not fit this model config ({stray[0]} ...)")
-        out[part] = {"source": Path(source).name, "kind": loaded.kind, "config": src_cfg.name,
+        out[part] = {"source": Path(source).name, "path": str(source), "kind": loaded.kind, "config": src_cfg.name,
                      "steps": provenance.get("steps"), "init": provenance.get("init")}
     return out
 
