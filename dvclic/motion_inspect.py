@@ -70,7 +70,7 @@ def inspect_motion(model: VideoCodecModel, video: str, *, frames: int = 9, quali
                 flow, flow_hat = coded_motion[0].flow, coded_motion[0].flow_hat
                 warped_dec, mc = pf.predict(ref, flow_hat)
                 choice = choose_pframe(pf, model.intra, cur, ref, quality, lmbda=lmbda, modes=modes,
-                                       motion=coded_motion if modes.mc or modes.warp else None)
+                                       motion=coded_motion)
                 coded = choice.coded_p if choice.frame_type != FRAME_I else None
                 pred = coded.pred if coded is not None else choice.x_hat
                 row = {

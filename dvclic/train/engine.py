@@ -142,6 +142,12 @@ def _remap_qualities(state: dict[str, torch.Tensor], src: Sequence[float], dst: 
     return keys
 
 
+def _source_record(source: str | Path, loaded: Any) -> dict[str, Any]:
+    """What the provenance keeps of an ``--init`` / ``--init-part`` source (a ``LoadedWeights``)."""
+    return {"source": Path(source).name, "path": str(source), "kind": loaded.kind, "config": loaded.config.name,
+            "steps": loaded.provenance.get("steps"), "init": loaded.provenance.get("init")}
+
+
 def init_from_weights(model: VideoCodecModel, source: str | Path, lambdas: Sequence[float] | None = None
                       ) -> dict[str, Any]:
     """Load the networks of a weights file or checkpoint into ``model`` (``--init``).
@@ -156,7 +162,7 @@ def init_from_weights(model: VideoCodecModel, source: str | Path, lambdas: Seque
     Returns the source's provenance.
     """
     loaded = ModelStore().load(source, checkpoints=True)
-    src_cfg, kind, provenance = loaded.config, loaded.kind, loaded.provenance
+    src_cfg = loaded.config
     remapped: list[str] = []
     try:
         state = {k: v for k, v in loaded.model.state_dict().items() if not is_constant_bound(k)}
@@ -172,8 +178,7 @@ def init_from_weights(model: VideoCodecModel, source: str | Path, lambdas: Seque
              if not k.startswith("pframe.estimator.") and not is_constant_bound(k) and ".entropy.context." not in k]
     if stray:
         raise InputError(f"--init {source}: networks do not fit this model config ({stray[0]} ...)")
-    out = {"source": Path(source).name, "path": str(source), "kind": kind, "config": src_cfg.name,
-           "steps": provenance.get("steps"), "init": provenance.get("init")}
+    out = _source_record(source, loaded)
     if fresh:
         out["fresh"] = fresh
     if remapped:
@@ -197,7 +202,7 @@ def init_parts_from_weights(model: VideoCodecModel, parts: Mapping[str, str | Pa
         if part not in modules:
             raise InputError(f"--init-part {part}={source}: no part {part!r} (parts: {', '.join(modules)})")
         loaded = ModelStore().load(source, checkpoints=True)
-        src_cfg, provenance = loaded.config, loaded.provenance
+        src_cfg = loaded.config
         head = prefix[id(modules[part])] + "."
         state = {k[len(head):]: v for k, v in loaded.model.state_dict().items()
                  if k.startswith(head) and not is_constant_bound(k)}
@@ -213,8 +218,7 @@ def init_parts_from_weights(model: VideoCodecModel, parts: Mapping[str, str | Pa
         stray = [k for k in (*result.missing_keys, *result.unexpected_keys) if not is_constant_bound(head + k)]
         if stray:
             raise InputError(f"--init-part {part}={source}: the part does not fit this model config ({stray[0]} ...)")
-        out[part] = {"source": Path(source).name, "path": str(source), "kind": loaded.kind, "config": src_cfg.name,
-                     "steps": provenance.get("steps"), "init": provenance.get("init")}
+        out[part] = _source_record(source, loaded)
     return out
 
 
