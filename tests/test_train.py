@@ -272,3 +272,39 @@ def test_train_config_parses_downscale_and_frame_sources():
 
     with pytest.raises(ConfigError, match="downscale"):
         train_config_from_dict({**raw, "downscale": [2.0, 1.0]})
+
+
+def test_train_config_extends_merges_top_level_keys(tmp_path):
+    import yaml
+
+    from dvclic.config import ConfigError
+
+    base = {"model": "m.yaml", "seed": 1, "batch_size": 4,
+            "stages": [{"task": "intra", "steps": 5, "trainable": ["intra"]}],
+            "data": [{"kind": "frames", "root": "x", "stride": 2}, {"kind": "images", "root": "y"}]}
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "mid.yaml").write_text(yaml.safe_dump({"extends": "sub/base.yaml", "seed": 2}))
+    child = {"extends": "mid.yaml", "stages": [{"task": "intra", "steps": 7, "trainable": ["intra"]}],
+             "data": [{"kind": "images", "root": "z"}]}
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    cfg = load_train_config(tmp_path / "child.yaml")
+    # the child's lists replace the parent's whole; the middle file's seed replaces the base's
+    assert cfg.seed == 2 and cfg.batch_size == 4 and cfg.stages[0].steps == 7
+    assert [d.params["root"] for d in cfg.data] == ["z"]
+    assert "extends" not in cfg.raw and cfg.raw["model"] == "m.yaml"  # provenance records the merged config
+    assert load_train_config(tmp_path / "mid.yaml").data == train_config_from_dict(base).data
+
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({**base, "extends": "b.yaml"}))
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump({"extends": "a.yaml"}))
+    with pytest.raises(ConfigError, match="cycle"):
+        load_train_config(tmp_path / "a.yaml")
+    (tmp_path / "lost.yaml").write_text(yaml.safe_dump({"extends": "missing.yaml"}))
+    with pytest.raises(ConfigError, match="not found"):
+        load_train_config(tmp_path / "lost.yaml")
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump({"extends": ["a.yaml", "b.yaml"]}))
+    with pytest.raises(ConfigError, match="one config file"):
+        load_train_config(tmp_path / "two.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_train_config(tmp_path / "list.yaml")

@@ -28,6 +28,10 @@
       - {name: motion, task: pframe, frames: 2, steps: 500, lr: 1.0e-4, trainable: [estimator], loss: {warp: 1}}
       ...
 
+``extends: OTHER.yaml`` (relative to this file's directory) takes every top-level key from
+OTHER and lets this file replace any of them, whole (:func:`resolve_extends`): the three configs
+of one run can share one data list.
+
 Stage loss terms (weights): ``rd`` = lambda*D(x_hat), ``rate`` = total bpp,
 ``motion_rate`` = motion bpp, ``warp`` = lambda*MSE(warp(ref, flow)), ``pred`` =
 lambda*MSE(MC prediction), ``flow`` = endpoint error (pixels) of the estimator's flow
@@ -186,5 +190,48 @@ def train_config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
     )
 
 
+MAX_EXTENDS_DEPTH = 8
+"""Longest ``extends:`` chain a training config may have."""
+
+
+def resolve_extends(path: str | Path) -> dict[str, Any]:
+    """The config at ``path`` with its ``extends:`` chain merged in, as one mapping (no ``extends`` key).
+
+    ``extends: FILE`` names a parent config, relative to the directory of the file that names it
+    (``model:`` and data paths stay relative to the working directory, as everywhere else). The
+    merge is by top-level key: every key the child sets replaces the parent's whole value (a child's
+    ``data:`` or ``stages:`` list replaces the parent's list; nothing is appended). A parent may
+    extend another, up to :data:`MAX_EXTENDS_DEPTH` files; a cycle is a ConfigError.
+    """
+    chain: list[Path] = []
+    p = Path(path)
+    layers: list[dict[str, Any]] = []
+    while True:
+        if p.resolve() in [c.resolve() for c in chain]:
+            raise ConfigError(f"{chain[0]}: extends: cycle through {p}")
+        if len(chain) == MAX_EXTENDS_DEPTH:
+            raise ConfigError(f"{chain[0]}: extends: chain longer than {MAX_EXTENDS_DEPTH} files")
+        raw = load_yaml(p)
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{p}: a training config must be a mapping")
+        chain.append(p)
+        layers.append({k: v for k, v in raw.items() if k != "extends"})
+        parent = raw.get("extends")
+        if parent is None:
+            break
+        if not isinstance(parent, str) or not parent:
+            raise ConfigError(f"{p}: extends must name one config file")
+        p = p.parent / parent
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged.update(layer)
+    return merged
+
+
 def load_train_config(path: str | Path) -> TrainConfig:
-    return train_config_from_dict(load_yaml(path), str(path))
+    """Parse a training config file, ``extends:`` resolved (see :func:`resolve_extends`).
+
+    The returned config's ``raw`` is the merged mapping, so checkpoints and weights provenance
+    record the whole resolved config, not a reference to its parent file.
+    """
+    return train_config_from_dict(resolve_extends(path), str(path))
