@@ -34,7 +34,7 @@ from .errors import WeightsError
 from .model import VideoCodecModel, build_model
 
 #: the shipped model used when nothing else is named
-DEFAULT_WEIGHTS = "dvc-dis-8q-r9.pt"
+DEFAULT_WEIGHTS = "dvc-dis-8q-r10.pt"
 _HEX = re.compile(r"[0-9a-fA-F]{12,64}")
 
 
