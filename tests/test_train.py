@@ -305,6 +305,11 @@ def test_train_config_extends_merges_top_level_keys(tmp_path):
     (tmp_path / "two.yaml").write_text(yaml.safe_dump({"extends": ["a.yaml", "b.yaml"]}))
     with pytest.raises(ConfigError, match="one config file"):
         load_train_config(tmp_path / "two.yaml")
+    for i in range(9):  # a chain of 9 files is one too long; 8 load
+        (tmp_path / f"c{i}.yaml").write_text(yaml.safe_dump({"extends": f"c{i + 1}.yaml"} if i < 8 else base))
+    assert load_train_config(tmp_path / "c1.yaml").seed == 1
+    with pytest.raises(ConfigError, match="longer than 8"):
+        load_train_config(tmp_path / "c0.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_train_config(tmp_path / "list.yaml")

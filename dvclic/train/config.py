@@ -203,18 +203,18 @@ def resolve_extends(path: str | Path) -> dict[str, Any]:
     ``data:`` or ``stages:`` list replaces the parent's list; nothing is appended). A parent may
     extend another, up to :data:`MAX_EXTENDS_DEPTH` files; a cycle is a ConfigError.
     """
-    chain: list[Path] = []
     p = Path(path)
+    seen: set[Path] = set()
     layers: list[dict[str, Any]] = []
     while True:
-        if p.resolve() in [c.resolve() for c in chain]:
-            raise ConfigError(f"{chain[0]}: extends: cycle through {p}")
-        if len(chain) == MAX_EXTENDS_DEPTH:
-            raise ConfigError(f"{chain[0]}: extends: chain longer than {MAX_EXTENDS_DEPTH} files")
+        if p.resolve() in seen:
+            raise ConfigError(f"{path}: extends: cycle through {p}")
+        if len(seen) == MAX_EXTENDS_DEPTH:
+            raise ConfigError(f"{path}: extends: chain longer than {MAX_EXTENDS_DEPTH} files")
         raw = load_yaml(p)
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{p}: a training config must be a mapping")
-        chain.append(p)
+        seen.add(p.resolve())
         layers.append({k: v for k, v in raw.items() if k != "extends"})
         parent = raw.get("extends")
         if parent is None:
