@@ -57,6 +57,7 @@ class MSPCodec(TransformCodec):
         num_qualities: int = 4,
         profile: int = 4,
         analysis: str = "balle",
+        train_profiles: dict | None = None,
     ) -> None:
         if in_channels < 1 or N < 1 or num_qualities < 1:
             raise ValueError(
@@ -75,7 +76,7 @@ class MSPCodec(TransformCodec):
         super().__init__(
             g_a=g_a,
             g_s=balle_synthesis(out_channels=in_channels, N=N, M=M),
-            entropy=ProgressiveGaussian(N=N, M=M, default_profile=profile),
+            entropy=ProgressiveGaussian(N=N, M=M, default_profile=profile, train_profiles=train_profiles),
             latent_channels=M,
             latent_stride=16,
             in_channels=in_channels,

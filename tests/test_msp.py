@@ -11,7 +11,7 @@ import torch
 from image_codecs import CorruptStreamError, build_codec
 from image_codecs.complexity import codec_complexity
 from image_codecs.entropy import GaussianHyperprior, ProgressiveGaussian
-from image_codecs.entropy.msp_context import PROFILES, SCHEDULES
+from image_codecs.entropy.msp_context import PROFILES, SCHEDULES, TRAIN_PROFILE_WEIGHTS, check_train_profiles
 from image_codecs.msp import MSPCodec
 from image_codecs.quantize import HardRound, NoiseSTE
 from image_codecs.refine import rd_cost, refine_latents, sga_compress
@@ -275,6 +275,28 @@ def test_training_draws_profiles_from_the_global_rng() -> None:
     assert seen == again
     assert set(seen) <= {p - 1 for p in PROFILES} and len(set(seen)) >= 3
     assert max(set(seen), key=seen.count) == 3  # profile 4 is the most likely
+
+
+def test_train_profiles_choose_what_training_draws() -> None:
+    entropy = MSPCodec(N=N, M=M, num_qualities=2, train_profiles={1: 1, 4: 3}).entropy.train()
+    torch.manual_seed(5)
+    drawn = [entropy.resolve_profile(None) for _ in range(400)]
+    assert set(drawn) == {1, 4}
+    assert 0.15 < drawn.count(1) / len(drawn) < 0.35  # weight 1 of 4
+    assert entropy.resolve_profile(2) == 2  # an explicit profile is not limited by the weights
+    entropy.eval()
+    assert entropy.resolve_profile(None) == 4
+
+
+def test_default_train_profiles_are_the_documented_weights() -> None:
+    assert check_train_profiles(None) == TRAIN_PROFILE_WEIGHTS
+    assert check_train_profiles({"2": 1}) == {2: 1.0}  # keys written as strings (JSON) are accepted
+
+
+@pytest.mark.parametrize("weights", [{}, {3: 1.0}, {4: -1.0}, {4: 0.0}, {4: "x"}, {True: 1.0}, [4], {4: float("nan")}])
+def test_bad_train_profiles_are_refused(weights) -> None:
+    with pytest.raises(ValueError, match="train_profiles"):
+        MSPCodec(N=N, M=M, train_profiles=weights)
 
 
 def test_elic_analysis_variant_round_trips() -> None:

@@ -52,7 +52,7 @@ constrains them. Pass 1 is the hyperprior alone in every profile, so h_s is
 shared in the same way.
 
 Training: ``forward`` with ``profile=None`` in training mode draws the profile
-once per call from torch's global RNG with weights
+once per call from torch's global RNG with weights ``train_profiles``, by default
 :data:`TRAIN_PROFILE_WEIGHTS` (1: 0.1, 2: 0.2, 4: 0.5, 8: 0.2). Profile 4 gets
 the most weight because it is the default, profile 1 keeps the hyperprior good
 alone, and 2 and 8 cover the other mask patterns. In eval mode ``None`` means
@@ -83,7 +83,30 @@ PROFILES: tuple[int, ...] = (1, 2, 4, 8)
 """Known profiles; each id is its pass count and the stream's header byte."""
 
 TRAIN_PROFILE_WEIGHTS: dict[int, float] = {1: 0.1, 2: 0.2, 4: 0.5, 8: 0.2}
-"""Sampling weights of the per-call training profile (see module docstring)."""
+"""Default sampling weights of the per-call training profile (see module docstring)."""
+
+
+def check_train_profiles(weights: dict | None) -> dict[int, float]:
+    """Validated training-profile weights (``None``: :data:`TRAIN_PROFILE_WEIGHTS`).
+
+    Keys are profiles, values non-negative numbers with a positive sum; profiles
+    left out are never drawn in training (they still decode with the same weights).
+    """
+    if weights is None:
+        return dict(TRAIN_PROFILE_WEIGHTS)
+    if not isinstance(weights, dict) or not weights:
+        raise ValueError(f"train_profiles must be a non-empty mapping profile -> weight, got {weights!r}")
+    out: dict[int, float] = {}
+    for key, value in weights.items():
+        profile = int(key) if isinstance(key, str) and key.isdigit() else key
+        if isinstance(profile, bool) or profile not in PROFILES:
+            raise ValueError(f"train_profiles: unknown profile {key!r}; valid: {', '.join(map(str, PROFILES))}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"train_profiles: weight of profile {profile} must be a number >= 0, got {value!r}")
+        out[profile] = float(value)
+    if not sum(out.values()) > 0:
+        raise ValueError("train_profiles: the weights must not all be zero")
+    return out
 
 GROUPS = 4  # channel groups
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # (row, column) offset in the 2x2 block, by phase number
@@ -150,11 +173,13 @@ class ProgressiveGaussian(GaussianHyperprior):
     z_stride = 4
     supports_latent_mask = True
 
-    def __init__(self, *, N: int, M: int, default_profile: int = 4, context_width: int | None = None) -> None:
+    def __init__(self, *, N: int, M: int, default_profile: int = 4, context_width: int | None = None,
+                 train_profiles: dict | None = None) -> None:
         if N < 1 or M < 1 or M % GROUPS:
             raise ValueError(f"need N >= 1 and M a positive multiple of {GROUPS}, got N={N}, M={M}")
         super().__init__(N=N, M=M)  # h_a, h_s, z's bottleneck, y's tables: the hyperprior's
         self._default_profile = self._check_profile(default_profile)
+        self._train_profiles = check_train_profiles(train_profiles)
         self.context = MultiScaleContext(M, width=context_width)
         # cell id (group * 4 + phase) -> pass number, one row per profile
         table = torch.full((max(PROFILES) + 1, GROUPS * 4), -1, dtype=torch.long)
@@ -182,8 +207,9 @@ class ProgressiveGaussian(GaussianHyperprior):
             return self._check_profile(profile)
         if not self.training:
             return self._default_profile
-        weights = torch.tensor([TRAIN_PROFILE_WEIGHTS[p] for p in PROFILES], dtype=torch.float64)
-        return PROFILES[int(torch.multinomial(weights, 1))]
+        drawn = tuple(self._train_profiles)
+        weights = torch.tensor([self._train_profiles[p] for p in drawn], dtype=torch.float64)
+        return drawn[int(torch.multinomial(weights, 1))]
 
     @staticmethod
     def context_calls(profile: int) -> int:
