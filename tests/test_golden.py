@@ -1,4 +1,4 @@
-"""Golden streams: committed .dvc files must decode to their recorded output hashes.
+"""Golden streams: committed .dvc files must decode to one recorded set of output hashes.
 
 This guards against a torch, compressai or constriction upgrade (or a code change)
 silently changing what a stored file decodes to. ``v1_sample3.dvc`` was written by
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 
 from dvclic.api import decode_file
 
@@ -27,11 +26,29 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_golden_stream_decodes_to_its_recorded_hash(name, tmp_path, one_torch_thread):
-    out = tmp_path / "out.y4m"
-    report = decode_file(GOLDEN / name, out, device="cpu")
-    assert report.frames == 3
-    assert hashlib.sha256(out.read_bytes()).hexdigest() == EXPECTED[name]
-    if name.startswith("v2"):
-        assert report.summary()["exact"] is True
+# The decoder's synthesis runs in float, and CPUs whose float kernels sum in another order decode
+# these files to different pixels. Each such CPU kind has its own recorded outputs, and a machine
+# must reproduce all of one kind's outputs: on the second kind (measured on an Intel Xeon with
+# AVX-512 and AMX, torch 2.14.1; not removed by ONEDNN_MAX_CPU_ISA=AVX2 or ATEN_CPU_CAPABILITY=avx2)
+# the v2 file is not exact, because that decoder cannot reproduce the encoder's reconstruction
+# checksums written on the first kind.
+KINDS = (
+    {"outputs": EXPECTED, "v2_exact": True},
+    {"outputs": {"v1_sample3.dvc": "726d0a535054f26d4ce9efab8c538f0014eaf9d34d09929da3989235deb0695a",
+                 "v2_sample3.dvc": "ed82b293160129b4916f134b7e741da90366f200b312b238611d1d235cd550c6"},
+     "v2_exact": False},
+)
+
+
+def test_golden_streams_decode_to_one_recorded_set_of_hashes(tmp_path, one_torch_thread):
+    hashes, exact = {}, None
+    for name in sorted(EXPECTED):
+        out = tmp_path / f"{name}.y4m"
+        report = decode_file(GOLDEN / name, out, device="cpu")
+        assert report.frames == 3
+        hashes[name] = hashlib.sha256(out.read_bytes()).hexdigest()
+        if name.startswith("v2"):
+            exact = report.summary()["exact"]
+    kind = next((k for k in KINDS if k["outputs"] == hashes), None)
+    assert kind is not None, f"decoded outputs match no recorded kind: {hashes}"
+    assert exact is kind["v2_exact"]
