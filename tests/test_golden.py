@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 
-
 from dvclic.api import decode_file
 
 from .conftest import REPO
