@@ -175,6 +175,9 @@ def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> i
     p.add_argument("--refine-steps", type=int, default=0,
                    help="encode-time latent refinement steps for I-frames and residuals (SGA; LOF for "
                         "codecs with a context model; 0: off)")
+    p.add_argument("--refine-precision", default="float32", choices=["float32", "bfloat16"],
+                   help="precision of the refinement steps: bfloat16 is faster where bf16 convolutions are "
+                        "native (AMX/AVX512-BF16 CPUs, CUDA); the stream and the decoder are unchanged")
     p.add_argument("--profile", type=int,
                    help="entropy-model profile for codecs that have one (msp: decoding passes 1, 2, 4, ...); "
                         "written into the stream")
@@ -197,7 +200,7 @@ def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> i
 
         params = coding_params(quality=args.quality, frames=args.frames, intra_period=args.intra_period,
                                refine_steps=args.refine_steps, modes=args.modes, profile=args.profile,
-                               intra_offset=args.intra_offset)
+                               intra_offset=args.intra_offset, refine_precision=args.refine_precision)
         update, close = _progress_bar("encode", sys.stderr.isatty())
         refine_update, refine_close = _progress_bar("refine", sys.stderr.isatty() and args.refine_steps > 0)
         try:

@@ -156,7 +156,8 @@ def encode(loaded: LoadedWeights, source: VideoSource, sink: BinaryIO, params: C
     )
     if p.profile is not None:
         check_profile(loaded, p.profile)
-    compress = make_compressor(p.refine_steps, cfg.lambdas, profile=p.profile, progress=refine_progress)
+    compress = make_compressor(p.refine_steps, cfg.lambdas, profile=p.profile, progress=refine_progress,
+                               precision=p.refine_precision)
     encoder = SequenceEncoder(model, quality=p.quality, intra_period=p.intra_period,
                               output_size=(info.height, info.width), bit_depth=info.bit_depth,
                               refine=compress, modes=p.mode_set, header=header, intra_offset=p.intra_offset)

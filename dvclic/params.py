@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from image_codecs.refine import PRECISIONS as REFINE_PRECISIONS
+
 from .bitstream import valid_intra_period
 from .errors import InputError
 from .rdo import DEFAULT_MODES, ModeSet
@@ -50,7 +52,9 @@ class CodingParams:
     of decoding passes; None: the codec's default); intra_offset: the I-frames that the intra
     period places are coded this many qualities higher than ``quality`` (capped at the highest),
     a quality offset by GOP position (the P-frames predict from a better reference; None: the
-    model config's).
+    model config's); refine_precision: ``"float32"`` or ``"bfloat16"``, the precision of the
+    refinement steps (an encoder speed setting; the stream and the decoder are unchanged, see
+    ``image_codecs.refine``).
     """
 
     quality: int | None = None
@@ -60,6 +64,7 @@ class CodingParams:
     modes: str = DEFAULT_MODES
     profile: int | None = None
     intra_offset: int | None = None
+    refine_precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.quality is not None and self.quality < 0:
@@ -70,6 +75,9 @@ class CodingParams:
             raise ParameterError("frames", f"must be >= 1, got {self.frames}")
         if self.refine_steps < 0:
             raise ParameterError("refine_steps", f"must be >= 0, got {self.refine_steps}")
+        if self.refine_precision not in REFINE_PRECISIONS:
+            raise ParameterError("refine_precision", f"must be one of {', '.join(REFINE_PRECISIONS)}, "
+                                                     f"got {self.refine_precision!r}")
         if self.intra_offset is not None and self.intra_offset < 0:
             raise ParameterError("intra_offset", f"must be >= 0, got {self.intra_offset}")
         if self.profile is not None and self.profile < 1:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from image_codecs import CompressedImage, ImageCodec
 from image_codecs.entropy.coders import IndexedCoder
-from image_codecs.refine import ProgressFn, sga_compress  # noqa: F401 (ProgressFn re-exported)
+from image_codecs.refine import PRECISIONS, ProgressFn, sga_compress  # noqa: F401 (ProgressFn re-exported)
 from image_codecs.transform_codec import TransformCodec
 
 from .errors import InputError
@@ -34,11 +34,14 @@ def codec_profiles(codec: ImageCodec) -> tuple[int, ...]:
 
 
 def make_compressor(steps: int, lambdas: Sequence[float], *, profile: int | None = None, lr: float = 5e-3,
-                    progress: ProgressFn | None = None) -> ImageCompressor | None:
+                    progress: ProgressFn | None = None, precision: str = "float32") -> ImageCompressor | None:
     """None when there is nothing to change (plain ``compress``); else a compressor that refines
-    (``steps`` > 0) and/or passes ``profile`` to the codecs that have profiles."""
+    (``steps`` > 0) and/or passes ``profile`` to the codecs that have profiles. ``precision``: of
+    the refinement steps (``image_codecs.refine.PRECISIONS``)."""
     if steps < 0:
         raise InputError(f"refine steps must be >= 0, got {steps}")
+    if precision not in PRECISIONS:
+        raise InputError(f"refine precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if steps == 0 and profile is None:
         return None
 
@@ -54,6 +57,6 @@ def make_compressor(steps: int, lambdas: Sequence[float], *, profile: int | None
         if not isinstance(codec, TransformCodec):
             raise InputError(f"{type(codec).__name__} does not support latent refinement")
         return sga_compress(codec, x, quality, lmbda=float(lambdas[quality]), steps=steps, lr=lr,
-                            progress=progress, coder=coder, **options)
+                            progress=progress, coder=coder, precision=precision, **options)
 
     return compress

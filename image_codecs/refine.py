@@ -38,10 +38,23 @@ result. ``profile`` (in ``rd_cost``, ``refine_latents``, ``refine_latents_at``,
 None uses the codec's default. It is passed on only to codecs whose
 ``coding_options`` include it; other codecs ignore it, so their behaviour is
 unchanged.
+
+Precision
+---------
+``precision="float32"`` (the default) runs every step in float32.
+``"bfloat16"`` runs the SGA steps' networks under bf16 autocast with the
+latents in channels-last layout; the entropy model stays float32
+(``TransformCodec.latent_forward``), and the hard-rounded cost that picks the
+returned iterate, and the coding, are float32 as always. It is an encoder
+speed setting: the decoder and the stream format are unchanged, the refined
+streams decode exactly, and only the optimisation path differs (bf16
+gradients). It pays where bf16 convolutions are native (CPUs with AMX or
+AVX512-BF16, CUDA GPUs); elsewhere it can be slower than float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -56,6 +69,16 @@ from .quantize import HardRound, Quantizer
 from .transform_codec import TransformCodec
 
 ProgressFn = Callable[[int, int, float], None]
+
+#: refinement precisions (see module docstring)
+PRECISIONS = ("float32", "bfloat16")
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of ``PRECISIONS``, else ValueError."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown refinement precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    return precision
 
 
 def sga_temperature(step: int, *, ub: float = 0.5, rate: float = 5e-4, warmup: float = 200.0, lb: float = 1e-8) -> float:
@@ -116,7 +139,7 @@ def rd_cost(
     (``profile``: the coding profile of codecs that have them, see module docstring)."""
     out = codec.latent_forward(y, z, quality, quantizer, **_profile_kwargs(codec, profile))
     bpp = out.bits() / (x.shape[0] * x.shape[-2] * x.shape[-1])
-    mse = F.mse_loss(out.x_hat, x)
+    mse = F.mse_loss(out.x_hat.float(), x)
     return RDCost(loss=bpp + lmbda * mse, bpp=bpp, mse=mse)
 
 
@@ -133,6 +156,7 @@ def refine_latents(
     eval_every: int = 50,
     generator: torch.Generator | None = None,
     profile: int | None = None,
+    precision: str = "float32",
 ) -> tuple[Tensor, Tensor]:
     """Optimise (y, z) of ``x`` for the codec's true R-D cost with SGA; the codec is frozen.
 
@@ -145,12 +169,14 @@ def refine_latents(
     ``schedule(step)`` gives the SGA temperature; ``generator`` (on x's device)
     makes the Gumbel noise reproducible. ``profile``: the coding profile whose
     rate is optimised (codecs with profiles; None: the codec's default).
+    ``precision``: ``"float32"`` or ``"bfloat16"`` for the SGA steps (module docstring).
 
     The codec's parameters are not changed; their ``requires_grad`` flags and the
     codec's train/eval mode are restored afterwards.
     """
     return refine_latents_at(codec, x, quality, lmbda=lmbda, steps=[steps], lr=lr, schedule=schedule,
-                             progress=progress, eval_every=eval_every, generator=generator, profile=profile)[0]
+                             progress=progress, eval_every=eval_every, generator=generator, profile=profile,
+                             precision=precision)[0]
 
 
 def refine_latents_at(
@@ -166,6 +192,7 @@ def refine_latents_at(
     eval_every: int = 50,
     generator: torch.Generator | None = None,
     profile: int | None = None,
+    precision: str = "float32",
 ) -> list[tuple[Tensor, Tensor]]:
     """``refine_latents`` for several step counts from one run of ``max(steps)`` steps.
 
@@ -176,6 +203,7 @@ def refine_latents_at(
     multiples of ``eval_every`` up to k, and step k itself.
     """
     codec.check_size(x)
+    check_precision(precision)
     steps = [int(k) for k in steps]
     if not steps or min(steps) < 0 or eval_every < 1:
         raise ValueError(f"need steps >= 0 and eval_every >= 1, got steps={steps}, eval_every={eval_every}")
@@ -192,8 +220,10 @@ def refine_latents_at(
             x = x.detach().clone()
             with torch.no_grad():
                 y0, z0 = codec.analysis(x, quality)
-            y = y0.clone().requires_grad_(True)
-            z = z0.clone().requires_grad_(True)
+            fast = precision == "bfloat16"
+            layout = torch.channels_last if fast else torch.preserve_format
+            y = y0.clone(memory_format=layout).requires_grad_(True)
+            z = z0.clone(memory_format=layout).requires_grad_(True)
             optimizer = torch.optim.Adam([y, z], lr=lr)
 
             def hard_loss() -> float:
@@ -201,11 +231,21 @@ def refine_latents_at(
                     return float(rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=HardRound(),
                                          profile=profile).loss)
 
-            best = (hard_loss(), y.detach().clone(), z.detach().clone())
+            def iterate() -> tuple[float, Tensor, Tensor]:
+                return (hard_loss(), y.detach().clone(memory_format=torch.contiguous_format),
+                        z.detach().clone(memory_format=torch.contiguous_format))
+
+            def sga_precision() -> contextlib.AbstractContextManager:
+                if fast:
+                    return torch.autocast(x.device.type, dtype=torch.bfloat16)
+                return contextlib.nullcontext()
+
+            best = iterate()
             snapshots = {0: best}
             for step in range(total):
                 quantizer = SGAQuantizer(schedule(step), generator=generator)
-                loss = rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=quantizer, profile=profile).loss
+                with sga_precision():
+                    loss = rd_cost(codec, x, y, z, quality, lmbda=lmbda, quantizer=quantizer, profile=profile).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -213,7 +253,7 @@ def refine_latents_at(
                 if progress is not None:
                     progress(done, total, loss.detach().item())
                 if done % eval_every == 0 or done in wanted:
-                    current = (hard_loss(), y.detach().clone(), z.detach().clone())
+                    current = iterate()
                     if done % eval_every == 0 and current[0] < best[0]:
                         best = current
                     if done in wanted:  # a run of `done` steps would also weigh its last iterate
@@ -237,6 +277,7 @@ def sga_compress(
     coder: IndexedCoder | None = None,
     latent_mask: Tensor | None = None,
     profile: int | None = None,
+    precision: str = "float32",
 ) -> CompressedImage:
     """``compress`` with SGA-refined latents; decodable by the unchanged ``decompress``.
 
@@ -246,12 +287,15 @@ def sga_compress(
     as for ``compress_latents`` (the refinement itself optimises every position).
     profile: the coding profile to optimise for and code with (codecs with
     profiles, e.g. ``msp``: LOF with the progressive rate; others ignore it).
+    precision: of the refinement steps, ``"float32"`` or ``"bfloat16"`` (module docstring).
     """
     if x.shape[0] != 1:
         raise ValueError(f"sga_compress codes one picture at a time, got batch {x.shape[0]}")
     quality = codec.check_quality(quality)
     codec._check_tables()  # fail before spending the refinement steps
+    check_precision(precision)
     options = _profile_kwargs(codec, profile)
-    y, z = refine_latents(codec, x, quality, lmbda=lmbda, steps=steps, lr=lr, progress=progress, profile=profile)
+    y, z = refine_latents(codec, x, quality, lmbda=lmbda, steps=steps, lr=lr, progress=progress, profile=profile,
+                          precision=precision)
     with torch.no_grad():
         return codec.compress_latents(y, z, quality, coder=coder, latent_mask=latent_mask, **options)

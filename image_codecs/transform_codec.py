@@ -19,6 +19,7 @@ call their entropy model exactly as before. The decoder never needs them
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from .base import CodecOutput, CompressedImage, EntropyTablesNotBuiltError, ImageCodec
@@ -72,7 +73,13 @@ class TransformCodec(ImageCodec):
 
         ``options``: the codec's ``coding_options`` (None values are not passed on).
         """
-        y_synth, likelihoods = self.entropy(y, z, quantizer, **self._coding_kwargs(options))
+        # The entropy model runs in float32 even under autocast (bf16 training, bf16 refinement):
+        # rates from low-precision scales and CDF differences are not worth their speed. Outside
+        # autocast, with float32 latents, this is exactly the plain call.
+        with torch.autocast(y.device.type, enabled=False):
+            y_synth, likelihoods = self.entropy(y.float(), z.float(), quantizer, **self._coding_kwargs(options))
+        if y.dim() == 4 and y.is_contiguous(memory_format=torch.channels_last):
+            y_synth = y_synth.contiguous(memory_format=torch.channels_last)  # the synthesis follows y's layout
         return CodecOutput(x_hat=self.synthesis(y_synth, quality), likelihoods=likelihoods)
 
     def compress_latents(

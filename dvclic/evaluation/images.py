@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 import torch
 
 from image_codecs import CompressedImage, ImageCodec
-from image_codecs.refine import refine_latents_at
+from image_codecs.refine import PRECISIONS, refine_latents_at
 from image_codecs.transform_codec import TransformCodec
 
 from ..errors import InputError
@@ -47,7 +47,7 @@ class ImagePoint:
 def evaluate_images(weights: str | None, images: str | Path, *, qualities: Sequence[int] | None = None,
                     refine_steps: Sequence[int] = (0,), device: str = "cpu", limit: int | None = None,
                     progress: Callable[[str], None] | None = None, profile: int | None = None,
-                    store: ModelStore | None = None) -> dict:
+                    store: ModelStore | None = None, refine_precision: str = "float32") -> dict:
     """Mean bpp / PSNR / MS-SSIM per quality of the model's intra codec over a folder.
 
     One run per entry of ``refine_steps`` (0: plain rounding, k > 0: k SGA steps
@@ -56,7 +56,8 @@ def evaluate_images(weights: str | None, images: str | Path, *, qualities: Seque
     k-step result is exactly what a separate k-step encode gives, and its
     ``encode_s`` is the time at which that run would have stopped. With 0 in the
     list, each refined run also gets its BD-rate against the unrefined one. ``weights``: any
-    reference ``store`` resolves (None: the shipped default).
+    reference ``store`` resolves (None: the shipped default). ``refine_precision``: of the
+    refinement steps, ``"float32"`` or ``"bfloat16"`` (``image_codecs.refine``; an encoder speed setting).
     """
     loaded = (store or ModelStore(device=device)).load(weights)
     codec = loaded.model.intra
@@ -83,6 +84,8 @@ def evaluate_images(weights: str | None, images: str | Path, *, qualities: Seque
     if not steps or min(steps) < 0:
         raise ParameterError("refine_steps", f"must be >= 0, got {list(refine_steps)}")
     refined = sorted(k for k in steps if k > 0)
+    if refine_precision not in PRECISIONS:
+        raise ParameterError("refine_precision", f"must be one of {', '.join(PRECISIONS)}, got {refine_precision!r}")
     if refined and not isinstance(codec, TransformCodec):
         raise InputError(f"{type(codec).__name__} does not support latent refinement")
     lambdas = loaded.config.lambdas
@@ -93,7 +96,7 @@ def evaluate_images(weights: str | None, images: str | Path, *, qualities: Seque
             h, w = x.shape[-2:]
             xp = pad_to_multiple(x, codec.size_multiple)
             for k, (coded, encode_s) in _encode(codec, xp, q, steps, refined, float(lambdas[q]), progress,
-                                                f"q{q} {f.name}", options).items():
+                                                f"q{q} {f.name}", options, refine_precision).items():
                 t0 = time.perf_counter()
                 with torch.no_grad():
                     dec = codec.decompress(coded.strings, tuple(xp.shape[-2:]), q)
@@ -119,7 +122,7 @@ def evaluate_images(weights: str | None, images: str | Path, *, qualities: Seque
     return {
         "weights": str(loaded.path), "weights_sha256": loaded.sha256.hex(), "intra_codec": loaded.config.intra.name,
         "images": str(folder), "count": len(files), "names": [f.name for f in files], "refine_steps": steps,
-        "device": device, "profile": profile,
+        "device": device, "profile": profile, "refine_precision": refine_precision,
         "protocol": "RGB PSNR (peak 1.0), bpp = real bytes*8/(H*W), replicate padding to the codec multiple, "
                     "mean over images per quality; rd_cost = bpp + lambda*MSE with the model's lambda",
         "runs": runs,
@@ -160,7 +163,7 @@ def _unrefined(result: dict) -> list[tuple[float, float]]:
 
 def _encode(codec: ImageCodec, x: torch.Tensor, quality: int, steps: list[int], refined: list[int], lmbda: float,
             progress: Callable[[str], None] | None, label: str,
-            options: dict) -> dict[int, tuple[CompressedImage, float]]:
+            options: dict, precision: str = "float32") -> dict[int, tuple[CompressedImage, float]]:
     """{k: (compressed picture, encode seconds)} for every k in ``steps`` (0: plain compress)."""
     out: dict[int, tuple[CompressedImage, float]] = {}
     if 0 in steps:
@@ -178,7 +181,8 @@ def _encode(codec: ImageCodec, x: torch.Tensor, quality: int, steps: list[int], 
                 progress(f"{label}: SGA step {step}/{total}, loss {loss:.4f}")
 
         t0 = time.perf_counter()
-        latents = refine_latents_at(codec, x, quality, lmbda=lmbda, steps=refined, progress=stamp, **options)
+        latents = refine_latents_at(codec, x, quality, lmbda=lmbda, steps=refined, progress=stamp,
+                                    precision=precision, **options)
         for k, (y, z) in zip(refined, latents):
             t1 = time.perf_counter()
             with torch.no_grad():
