@@ -106,3 +106,12 @@ def test_encode_file_takes_the_intra_offset_from_the_weights_config(tmp_path, ti
         report = decode(ModelStore(), io.BytesIO(data), lambda info: Y4MPipeWriter(io.BytesIO(), info),
                         weights=str(weights))
         assert report.summary()["exact"] is True
+
+
+def test_refine_precision_is_a_checked_coding_parameter():
+    from dvclic.params import CodingParams, ParameterError
+
+    assert CodingParams().refine_precision == "float32"
+    assert CodingParams(refine_precision="bfloat16").refine_precision == "bfloat16"
+    with pytest.raises(ParameterError, match="refine_precision: must be one of float32, bfloat16"):
+        CodingParams(refine_precision="float16")

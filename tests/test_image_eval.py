@@ -52,6 +52,7 @@ def test_runs_share_one_refinement_and_match_separate_runs(pictures, tiny_weight
     ({"refine_steps": [-1]}, "refine_steps: must be >= 0"),
     ({"qualities": [5]}, "quality 5"),
     ({"limit": -1}, "limit"),
+    ({"refine_precision": "float16"}, "refine_precision: must be one of float32, bfloat16"),
 ])
 def test_bad_arguments(pictures, tiny_weights, kwargs, message):
     with pytest.raises(InputError, match=message):

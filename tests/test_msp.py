@@ -350,3 +350,46 @@ def test_complexity_counts_the_context_calls(codecs) -> None:
     per_position = 42.4375 * M * M  # context width = M; see the msp_context docstring
     assert parts["context"] == pytest.approx(3 * per_position / 256 / 1000)
     assert parts["decoder"] == pytest.approx(parts["synthesis"] + parts["hyper_synthesis"] + parts["context"])
+
+
+def test_bfloat16_lof_gives_fp32_latents_no_worse_than_rounding_and_exact_decoding(codecs) -> None:
+    codec = codecs[3]
+    x = picture(3, seed=5)
+    lmbda = 100.0
+    with torch.no_grad():
+        y0, z0 = codec.analysis(x, QUALITY)
+
+    def hard(y: torch.Tensor, z: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(rd_cost(codec, x, y, z, QUALITY, lmbda=lmbda, quantizer=HardRound()).loss)
+
+    y, z = refine_latents(codec, x, QUALITY, lmbda=lmbda, steps=6, lr=2e-2, eval_every=2,
+                          generator=torch.Generator().manual_seed(0), precision="bfloat16")
+    assert y.dtype == z.dtype == torch.float32 and y.is_contiguous() and z.is_contiguous()
+    assert y.shape == y0.shape and z.shape == z0.shape
+    assert hard(y, z) <= hard(y0, z0)  # the step-0 candidate is kept when no step beats it
+
+    coded = sga_compress(codec, x, QUALITY, lmbda=lmbda, steps=3, lr=1e-2, precision="bfloat16")
+    assert coded.x_hat.dtype == torch.float32
+    with torch.no_grad():
+        assert torch.equal(codec.decompress(coded.strings, (64, 64), QUALITY), coded.x_hat)
+
+
+def test_entropy_model_stays_fp32_under_autocast(codecs) -> None:
+    codec = codecs[3]
+    with torch.no_grad():
+        y, z = codec.analysis(picture(3, seed=6), QUALITY)
+        plain = codec.latent_forward(y, z, QUALITY, HardRound())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cast = codec.latent_forward(y, z, QUALITY, HardRound())
+    for a, b in zip(plain.likelihoods.values(), cast.likelihoods.values()):
+        assert b.dtype == torch.float32 and torch.equal(a, b)
+
+
+def test_unknown_refine_precision_is_refused(codecs) -> None:
+    codec = codecs[3]
+    x = picture(3)
+    with pytest.raises(ValueError, match="refinement precision"):
+        refine_latents(codec, x, QUALITY, lmbda=100.0, steps=1, precision="float16")
+    with pytest.raises(ValueError, match="refinement precision"):
+        sga_compress(codec, x, QUALITY, lmbda=100.0, steps=1, precision="fp8")

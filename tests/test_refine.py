@@ -123,3 +123,12 @@ def test_sga_compress_leaves_codec_untouched(picture: torch.Tensor, codec: Shall
     with torch.no_grad():
         decoded = codec.decompress(compressed.strings, picture.shape[-2:], QUALITY)
     assert torch.equal(decoded, compressed.x_hat)
+
+
+def test_make_compressor_refuses_an_unknown_precision() -> None:
+    from dvclic.errors import InputError
+    from dvclic.refinement import make_compressor
+
+    assert make_compressor(0, [1.0], precision="bfloat16") is None
+    with pytest.raises(InputError, match="refine precision must be one of float32, bfloat16"):
+        make_compressor(5, [1.0], precision="half")
