@@ -177,7 +177,8 @@ def encode_main(argv: Sequence[str] | None = None, *, prog: str = "encode") -> i
                         "codecs with a context model; 0: off)")
     p.add_argument("--refine-precision", default="float32", choices=["float32", "bfloat16"],
                    help="precision of the refinement steps: bfloat16 is faster where bf16 convolutions are "
-                        "native (AMX/AVX512-BF16 CPUs, CUDA); the stream and the decoder are unchanged")
+                        "native (measured on AMX CPUs; elsewhere measure first); "
+                        "the stream and the decoder are unchanged")
     p.add_argument("--profile", type=int,
                    help="entropy-model profile for codecs that have one (msp: decoding passes 1, 2, 4, ...); "
                         "written into the stream")

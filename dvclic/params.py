@@ -41,6 +41,13 @@ def check_quality(quality: int, num_qualities: int) -> int:
     return quality
 
 
+def check_refine_precision(precision: str) -> str:
+    """``precision`` if it is one of ``image_codecs.refine.PRECISIONS``, else :class:`ParameterError`."""
+    if precision not in REFINE_PRECISIONS:
+        raise ParameterError("refine_precision", f"must be one of {', '.join(REFINE_PRECISIONS)}, got {precision!r}")
+    return precision
+
+
 @dataclass(frozen=True)
 class CodingParams:
     """What one encode uses. ``None`` means the model's default (see :meth:`for_model`).
@@ -75,9 +82,7 @@ class CodingParams:
             raise ParameterError("frames", f"must be >= 1, got {self.frames}")
         if self.refine_steps < 0:
             raise ParameterError("refine_steps", f"must be >= 0, got {self.refine_steps}")
-        if self.refine_precision not in REFINE_PRECISIONS:
-            raise ParameterError("refine_precision", f"must be one of {', '.join(REFINE_PRECISIONS)}, "
-                                                     f"got {self.refine_precision!r}")
+        check_refine_precision(self.refine_precision)
         if self.intra_offset is not None and self.intra_offset < 0:
             raise ParameterError("intra_offset", f"must be >= 0, got {self.intra_offset}")
         if self.profile is not None and self.profile < 1:

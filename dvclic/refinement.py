@@ -21,10 +21,11 @@ from torch import Tensor
 
 from image_codecs import CompressedImage, ImageCodec
 from image_codecs.entropy.coders import IndexedCoder
-from image_codecs.refine import PRECISIONS, ProgressFn, sga_compress  # noqa: F401 (ProgressFn re-exported)
+from image_codecs.refine import ProgressFn, sga_compress  # noqa: F401 (ProgressFn re-exported)
 from image_codecs.transform_codec import TransformCodec
 
 from .errors import InputError
+from .params import check_refine_precision
 from .pframe import ImageCompressor
 
 
@@ -40,8 +41,7 @@ def make_compressor(steps: int, lambdas: Sequence[float], *, profile: int | None
     the refinement steps (``image_codecs.refine.PRECISIONS``)."""
     if steps < 0:
         raise InputError(f"refine steps must be >= 0, got {steps}")
-    if precision not in PRECISIONS:
-        raise InputError(f"refine precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_refine_precision(precision)
     if steps == 0 and profile is None:
         return None
 

@@ -48,8 +48,8 @@ latents in channels-last layout; the entropy model stays float32
 returned iterate, and the coding, are float32 as always. It is an encoder
 speed setting: the decoder and the stream format are unchanged, the refined
 streams decode exactly, and only the optimisation path differs (bf16
-gradients). It pays where bf16 convolutions are native (CPUs with AMX or
-AVX512-BF16, CUDA GPUs); elsewhere it can be slower than float32.
+gradients). It pays where bf16 convolutions are native (measured on a CPU
+with AMX, README "LOF"); elsewhere it can be slower than float32.
 """
 
 from __future__ import annotations
@@ -293,7 +293,6 @@ def sga_compress(
         raise ValueError(f"sga_compress codes one picture at a time, got batch {x.shape[0]}")
     quality = codec.check_quality(quality)
     codec._check_tables()  # fail before spending the refinement steps
-    check_precision(precision)
     options = _profile_kwargs(codec, profile)
     y, z = refine_latents(codec, x, quality, lmbda=lmbda, steps=steps, lr=lr, progress=progress, profile=profile,
                           precision=precision)

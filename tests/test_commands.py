@@ -18,6 +18,15 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.parametrize("name", ["encode", "eval-images"])
+def test_refine_precision_choices_are_the_library_precisions(name, capsys):
+    """The parsers spell the choices out; they must stay the library's."""
+    from image_codecs.refine import PRECISIONS
+
+    assert main([name, "--help"]) == 0
+    assert "--refine-precision {" + ",".join(PRECISIONS) + "}" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name", list(SUBCOMMANDS))
 def test_every_subcommand_has_help(name, capsys):
     assert main([name, "--help"]) == 0

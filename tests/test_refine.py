@@ -130,5 +130,5 @@ def test_make_compressor_refuses_an_unknown_precision() -> None:
     from dvclic.refinement import make_compressor
 
     assert make_compressor(0, [1.0], precision="bfloat16") is None
-    with pytest.raises(InputError, match="refine precision must be one of float32, bfloat16"):
+    with pytest.raises(InputError, match="refine_precision: must be one of float32, bfloat16"):
         make_compressor(5, [1.0], precision="half")

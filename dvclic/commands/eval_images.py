@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "eval-images") -> int
                    help="encode-time refinement steps per picture (SGA / LOF), one run per value (0: off)")
     p.add_argument("--refine-precision", default="float32", choices=["float32", "bfloat16"],
                    help="precision of the refinement steps: bfloat16 is faster where bf16 convolutions are "
-                        "native (AMX/AVX512-BF16 CPUs, CUDA); streams and decoder unchanged")
+                        "native (measured on AMX CPUs; elsewhere measure first); "
+                        "streams and decoder unchanged")
     p.add_argument("--profile", type=int, help="entropy-model profile of codecs that have one (msp: passes)")
     p.add_argument("--limit", type=int, help="use only the first N images")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

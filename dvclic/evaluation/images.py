@@ -20,12 +20,12 @@ from typing import Callable, Sequence
 import torch
 
 from image_codecs import CompressedImage, ImageCodec
-from image_codecs.refine import PRECISIONS, refine_latents_at
+from image_codecs.refine import refine_latents_at
 from image_codecs.transform_codec import TransformCodec
 
 from ..errors import InputError
 from ..metrics import ms_ssim_rgb, psnr_rgb
-from ..params import ParameterError
+from ..params import ParameterError, check_refine_precision
 from ..refinement import codec_profiles
 from ..store import ModelStore
 from ..train.data import IMAGE_SUFFIXES, load_rgb
@@ -84,8 +84,7 @@ def evaluate_images(weights: str | None, images: str | Path, *, qualities: Seque
     if not steps or min(steps) < 0:
         raise ParameterError("refine_steps", f"must be >= 0, got {list(refine_steps)}")
     refined = sorted(k for k in steps if k > 0)
-    if refine_precision not in PRECISIONS:
-        raise ParameterError("refine_precision", f"must be one of {', '.join(PRECISIONS)}, got {refine_precision!r}")
+    check_refine_precision(refine_precision)
     if refined and not isinstance(codec, TransformCodec):
         raise InputError(f"{type(codec).__name__} does not support latent refinement")
     lambdas = loaded.config.lambdas
